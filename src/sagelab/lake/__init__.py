@@ -15,6 +15,7 @@ from sagelab.lake._catalog import (
     partition_path,
     validate_name,
 )
+from sagelab.lake._crawler import CrawlReport, SkippedFile, TableCrawl, crawl
 from sagelab.lake._locations import Location, resolve_location
 from sagelab.lake._objects import Lake, ListResult, ObjectInfo, ObjectWriter
 from sagelab.lake._schema import (
@@ -34,6 +35,7 @@ __all__ = [
     "WAREHOUSE_BUCKET",
     "Catalog",
     "Column",
+    "CrawlReport",
     "DatabaseInfo",
     "IncompatibleSchema",
     "Lake",
@@ -44,10 +46,13 @@ __all__ = [
     "PartitionInfo",
     "QueryResult",
     "SchemaDiff",
+    "SkippedFile",
     "SqlEngine",
+    "TableCrawl",
     "TableInfo",
     "arrow_to_glue",
     "columns_from_arrow",
+    "crawl",
     "diff_columns",
     "glue_to_arrow",
     "glue_to_duckdb",

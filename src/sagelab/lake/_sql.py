@@ -398,7 +398,7 @@ class SqlEngine:
                 for c in info.columns
             )
             reader = (
-                f"read_csv({file_list}, delim={delim}, header={header}, quote={quote}, "
+                f"read_csv({file_list}, delim={delim}, header={header}, quote={quote}, null_padding=true, "
                 f"columns={{{col_types}}}{hive})"
             )
         elif info.classification == "json":
