@@ -91,7 +91,7 @@ def http_status(error: SagelabError) -> int:
     """The HTTP status a door answers with for ``error``."""
     for cls in type(error).__mro__:
         if cls in HTTP_STATUS:
-            return HTTP_STATUS[cls]  # type: ignore[index]
+            return HTTP_STATUS[cls]
     return 500
 
 

@@ -15,7 +15,13 @@ def test_migrations_run_on_first_use_and_are_idempotent(db_url: str) -> None:
     with store.engine.connect() as conn:
         assert current_revision(conn) == head_revision()
     tables = set(inspect(store.engine).get_table_names())
-    assert {"jobs", "job_metrics", "catalog_tables", "catalog_partitions", "alembic_version"} <= tables
+    assert {
+        "jobs",
+        "job_metrics",
+        "catalog_tables",
+        "catalog_partitions",
+        "alembic_version",
+    } <= tables
     assert Store(db_url).upgrade() == []
     store.dispose()
 
@@ -44,7 +50,12 @@ def test_metrics_cascade_with_their_job(store: Store) -> None:
         job = Job(name="t3", kind="training", target="m:f")
         s.add(job)
         s.flush()
-        s.add_all([JobMetric(job_id=job.id, name="train:loss", step=i, value=1.0 / (i + 1)) for i in range(5)])
+        s.add_all(
+            [
+                JobMetric(job_id=job.id, name="train:loss", step=i, value=1.0 / (i + 1))
+                for i in range(5)
+            ]
+        )
     with store.session() as s:
         s.delete(s.scalars(select(Job).where(Job.name == "t3")).one())
     with store.read() as s:
@@ -69,3 +80,9 @@ def test_unreachable_postgres_is_a_clear_error() -> None:
     # Port 1 on loopback: nothing listens there, so the connection is refused at once.
     with pytest.raises(ServiceUnavailable, match="cannot be reached"):
         Store("postgresql://nobody@127.0.0.1:1/none?connect_timeout=2")
+
+
+def test_head_constant_matches_the_migration_scripts() -> None:
+    from sagelab.store._migrations import HEAD
+
+    assert head_revision() == HEAD

@@ -18,7 +18,7 @@ import uuid
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import duckdb
 import pyarrow as pa
@@ -200,7 +200,7 @@ class SqlEngine:
                 f"sagelab sql runs queries (SELECT, WITH, VALUES, DESCRIBE) and CREATE TABLE ... AS "
                 f"SELECT; got a {statement.key.upper()} statement."
             )
-        return statement
+        return cast(exp.Expression, statement)
 
     def _references(self, statement: exp.Expression) -> dict[tuple[str, str], _Ref]:
         ctes = {cte.alias_or_name for cte in statement.find_all(exp.CTE)}
@@ -326,10 +326,10 @@ class SqlEngine:
     def _files(self, info: TableInfo, ref: _Ref) -> tuple[list[str], dict[str, int], list[str]]:
         location = resolve_location(info.location, self.lake)
         if not info.partition_keys:
-            files = _data_files(location)
+            everything = _data_files(location)
             return (
-                files,
-                {"partitions": 0, "partitions_read": 0, "files": len(files)},
+                everything,
+                {"partitions": 0, "partitions_read": 0, "files": len(everything)},
                 [location.readable_path],
             )
         partitions = self.catalog.get_partitions(info.database, info.name)
@@ -515,7 +515,7 @@ class SqlEngine:
         self.lake.create_bucket(loc.bucket) if not self.lake.bucket_exists(loc.bucket) else None
         old_files = _data_files(loc) if existing and mode == "overwrite" else []
         if isinstance(source, pa.RecordBatchReader):
-            conn, scanned = duckdb.connect(), {}
+            conn, scanned = duckdb.connect(), dict[str, dict[str, int]]()
             conn.register("__sagelab_input", source)
             query_sql = 'SELECT * FROM "__sagelab_input"'
         else:
@@ -641,7 +641,7 @@ def _function_name(node: exp.Expression | None) -> str:
     return ""
 
 
-def _conjuncts(node: exp.Expression) -> list[exp.Expression]:
+def _conjuncts(node: Any) -> list[exp.Expression]:
     if isinstance(node, exp.And):
         return _conjuncts(node.left) + _conjuncts(node.right)
     if isinstance(node, exp.Paren):

@@ -8,7 +8,7 @@ Every schema change here needs an Alembic migration under ``migrations/versions`
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, ClassVar
 
 from sqlalchemy import (
     JSON,
@@ -78,7 +78,11 @@ _NAMING = {
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=_NAMING)
-    type_annotation_map = {dict[str, Any]: JSON, list[Any]: JSON, datetime: UTCDateTime}
+    type_annotation_map: ClassVar[dict[Any, Any]] = {
+        dict[str, Any]: JSON,
+        list[Any]: JSON,
+        datetime: UTCDateTime,
+    }
 
 
 # --------------------------------------------------------------------------- catalog
@@ -130,11 +134,15 @@ class CatalogTable(Base):
 
     database: Mapped[CatalogDatabase] = relationship(back_populates="tables")
     versions: Mapped[list[CatalogTableVersion]] = relationship(
-        back_populates="table", cascade="all, delete-orphan", passive_deletes=True,
+        back_populates="table",
+        cascade="all, delete-orphan",
+        passive_deletes=True,
         order_by="CatalogTableVersion.version_id",
     )
     partitions: Mapped[list[CatalogPartition]] = relationship(
-        back_populates="table", cascade="all, delete-orphan", passive_deletes=True,
+        back_populates="table",
+        cascade="all, delete-orphan",
+        passive_deletes=True,
         order_by="CatalogPartition.values_key",
     )
 

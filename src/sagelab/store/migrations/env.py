@@ -16,7 +16,9 @@ def run() -> None:
     if connection is None:  # `alembic` invoked by hand, e.g. to autogenerate
         url = config.get_main_option("sqlalchemy.url")
         with create_engine(url).begin() as conn:  # type: ignore[arg-type]
-            context.configure(connection=conn, target_metadata=target_metadata, render_as_batch=True)
+            context.configure(
+                connection=conn, target_metadata=target_metadata, render_as_batch=True
+            )
             with context.begin_transaction():
                 context.run_migrations()
         return

@@ -1,0 +1,104 @@
+"""The session: one place that wires settings to the store, the lake and the stages.
+
+Every door (the SDK, the CLI, later the REST API and the console) opens a
+``Session`` and calls the stages through it; the stages never import a door
+or the session. Its name and role follow ``sagemaker.Session``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+from sagelab.config import Settings, get_settings
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from sagelab.ingest import IngestResult
+    from sagelab.jobs import JobService
+    from sagelab.lake import Catalog, CrawlReport, Lake, QueryResult, SqlEngine
+    from sagelab.store import Store
+
+__all__ = ["Session"]
+
+
+class Session:
+    """A handle on one sagelab installation (metadata store + lake).
+
+    Args:
+        settings: resolved settings; read from the environment and config file when omitted.
+        **overrides: setting values that win over the environment (``db_url=...``, ``lake=...``).
+    """
+
+    def __init__(self, settings: Settings | None = None, **overrides: Any) -> None:
+        self.settings = settings or get_settings(**overrides)
+
+    @cached_property
+    def store(self) -> Store:
+        from sagelab.store import cached_store
+
+        return cached_store(self.settings.db_url)
+
+    @cached_property
+    def lake(self) -> Lake:
+        from sagelab.lake import Lake
+
+        return Lake.from_settings(self.settings)
+
+    @cached_property
+    def catalog(self) -> Catalog:
+        from sagelab.lake import Catalog
+
+        return Catalog(self.store)
+
+    @cached_property
+    def jobs(self) -> JobService:
+        from sagelab.jobs import JobService
+
+        return JobService(self.store, self.settings)
+
+    def sql_engine(self, default_database: str | None = None) -> SqlEngine:
+        from sagelab.lake import SqlEngine
+
+        return SqlEngine(self.catalog, self.lake, default_database=default_database)
+
+    # ------------------------------------------------------------------ conveniences for the SDK
+    def sql(self, query: str, *, database: str | None = None) -> QueryResult:
+        """Run SQL over the catalog (see :class:`sagelab.lake.SqlEngine`)."""
+        return self.sql_engine(database).query(query)
+
+    def read_sql(self, query: str, *, database: str | None = None) -> pd.DataFrame:
+        """Run SQL over the catalog and return a pandas DataFrame."""
+        return self.sql(query, database=database).table.to_pandas()
+
+    def ingest(
+        self,
+        source: str | Sequence[str],
+        table: str,
+        *,
+        progress: Callable[[int, int], None] | None = None,
+        **options: Any,
+    ) -> IngestResult:
+        """Ingest files into a catalog table (see :func:`sagelab.ingest.ingest`)."""
+        from sagelab.ingest import ingest
+
+        return ingest(
+            source, table, catalog=self.catalog, lake=self.lake, progress=progress, **options
+        )
+
+    def crawl(
+        self,
+        location: str,
+        database: str,
+        *,
+        progress: Callable[[int, int], None] | None = None,
+        **options: Any,
+    ) -> CrawlReport:
+        """Crawl a location into the catalog (see :func:`sagelab.lake.crawl`)."""
+        from sagelab.lake import crawl
+
+        return crawl(
+            location, database, catalog=self.catalog, lake=self.lake, progress=progress, **options
+        )
