@@ -15,9 +15,13 @@ def test_defaults_follow_home(home: Path) -> None:
     assert s.lake == str(home / "lake")
 
 
-def test_environment_beats_config_file_beats_defaults(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_environment_beats_config_file_beats_defaults(
+    home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     home.mkdir(parents=True)
-    (home / "config.toml").write_text('lake = "s3://from-file/prefix"\ndb_url = "sqlite:////tmp/file.db"\n')
+    (home / "config.toml").write_text(
+        'lake = "s3://from-file/prefix"\ndb_url = "sqlite:////tmp/file.db"\n'
+    )
     s = Settings()
     assert s.lake == "s3://from-file/prefix"
     assert s.db_url == "sqlite:////tmp/file.db"
@@ -26,7 +30,9 @@ def test_environment_beats_config_file_beats_defaults(home: Path, monkeypatch: p
     assert get_settings(lake="memory://override").lake == "memory://override"
 
 
-def test_config_file_named_by_env(home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_config_file_named_by_env(
+    home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     cfg = tmp_path / "other.toml"
     cfg.write_text('[sagelab]\nlake = "memory://section"\n')
     monkeypatch.setenv("SAGELAB_CONFIG", str(cfg))
