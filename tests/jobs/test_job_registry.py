@@ -9,6 +9,7 @@ import pytest
 from _jobtools import FNS, fn
 
 import sagelab.jobs
+from sagelab._plugins import load_target, normalise_target
 from sagelab.errors import Conflict, InvalidInput, NotFound
 from sagelab.jobs import (
     JobService,
@@ -21,7 +22,6 @@ from sagelab.jobs import (
     register_job_kind,
 )
 from sagelab.jobs._kinds import _BUILTIN_KINDS
-from sagelab.jobs._registry import load_target, normalise_target
 from sagelab.store import Job, Store
 
 

@@ -16,6 +16,7 @@ A job function has the signature ``fn(ctx: JobContext, **parameters) -> dict | N
 
 from __future__ import annotations
 
+from sagelab._plugins import load_target
 from sagelab.jobs._context import JobContext
 from sagelab.jobs._errors import JobStopped, WaitTimeout
 from sagelab.jobs._executors import (
@@ -35,7 +36,6 @@ from sagelab.jobs._info import (
 )
 from sagelab.jobs._kinds import job_kind_target, job_kinds, register_job_kind
 from sagelab.jobs._local import LocalExecutor
-from sagelab.jobs._registry import load_target
 from sagelab.jobs._service import JobService
 
 __all__ = [

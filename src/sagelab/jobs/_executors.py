@@ -12,10 +12,10 @@ import abc
 from dataclasses import dataclass
 from pathlib import Path
 
+from sagelab._plugins import Registry
 from sagelab.config import Settings
 from sagelab.errors import InvalidInput
 from sagelab.jobs._records import JobHandle
-from sagelab.jobs._registry import Registry
 
 __all__ = [
     "DEFAULT_STOP_GRACE_SECONDS",

@@ -9,7 +9,7 @@ process that runs the job does not need the registration.
 
 from __future__ import annotations
 
-from sagelab.jobs._registry import Registry
+from sagelab._plugins import Registry
 
 __all__ = ["job_kind_target", "job_kinds", "register_job_kind"]
 

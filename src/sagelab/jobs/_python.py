@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from sagelab._plugins import check_call, load_target
 from sagelab.errors import InvalidInput
 from sagelab.jobs._context import JobContext
-from sagelab.jobs._registry import check_call, load_target
 
 __all__ = ["run_python"]
 

@@ -38,6 +38,7 @@ from typing import Any
 
 import psutil
 
+from sagelab._plugins import check_call, load_target
 from sagelab.config import Settings
 from sagelab.errors import AlgorithmError, Conflict, InvalidInput, SagelabError, http_status
 from sagelab.jobs._context import JobContext
@@ -52,7 +53,6 @@ from sagelab.jobs._records import (
     request_stop,
     stop_flag,
 )
-from sagelab.jobs._registry import check_call, load_target
 from sagelab.store import Store
 
 __all__ = ["main", "run_worker"]

@@ -1,6 +1,6 @@
-"""Names mapped to ``module:attribute`` paths, imported only when used.
+"""Plug-in registries: names mapped to ``module:attribute`` paths, imported only when used.
 
-Job kinds and executors are both found this way: a built-in table, extended by
+Job kinds, executors and algorithms are all found this way: a built-in table, extended by
 entry points and by ``register_*`` calls, never importing what it names until
 someone asks for it. A target is ``package.module:attribute`` or, for users'
 scripts, ``path/to/file.py:attribute``.
