@@ -291,3 +291,25 @@ def test_remote_lake_through_fsspec(store: Store, tmp_path: Path) -> None:
         "SELECT g, count(*) AS n FROM mem.nums GROUP BY g ORDER BY g"
     ).table.to_pylist()
     assert rows == [{"g": 0, "n": 10}, {"g": 1, "n": 10}, {"g": 2, "n": 10}]
+
+
+def test_catalog_column_missing_from_every_file_reads_as_null(
+    store: Store, lake: Lake, iris_table: TableInfo
+) -> None:
+    catalog = Catalog(store)
+    info = catalog.get_table("bio", "iris")
+    catalog.update_table(
+        TableInfo(
+            database=info.database,
+            name=info.name,
+            location=info.location,
+            classification=info.classification,
+            columns=[*info.columns, Column("note", "string")],
+            partition_keys=info.partition_keys,
+        )
+    )
+    engine = SqlEngine(catalog, lake)
+    rows = engine.query("SELECT count(*) AS n, count(note) AS notes FROM bio.iris").table.to_pylist()
+    assert rows == [{"n": 150, "notes": 0}]
+    with pytest.raises(InvalidInput, match="nope"):
+        engine.query("SELECT nope FROM bio.iris")

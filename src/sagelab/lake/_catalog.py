@@ -229,7 +229,9 @@ class Catalog:
     def list_databases(self) -> list[DatabaseInfo]:
         with self.store.read() as s:
             rows = s.scalars(select(CatalogDatabase).order_by(CatalogDatabase.name)).all()
-            return [DatabaseInfo(r.name, r.description, r.location_uri, r.create_time) for r in rows]
+            return [
+                DatabaseInfo(r.name, r.description, r.location_uri, r.create_time) for r in rows
+            ]
 
     def get_database(self, name: str) -> DatabaseInfo:
         with self.store.read() as s:
@@ -356,7 +358,10 @@ class Catalog:
 
     # ------------------------------------------------------------------ partitions
     def add_partitions(
-        self, database: str, name: str, partitions: Iterable[tuple[Sequence[str], str, dict[str, Any]]]
+        self,
+        database: str,
+        name: str,
+        partitions: Iterable[tuple[Sequence[str], str, dict[str, Any]]],
     ) -> int:
         """Register partitions as ``(values, location, parameters)``; returns how many were new.
 
@@ -384,8 +389,13 @@ class Catalog:
                     existing[key].update_time = now
                     continue
                 part = CatalogPartition(
-                    table_id=row.id, values=values, values_key=key, location=location,
-                    parameters=dict(params), create_time=now, update_time=now,
+                    table_id=row.id,
+                    values=values,
+                    values_key=key,
+                    location=location,
+                    parameters=dict(params),
+                    create_time=now,
+                    update_time=now,
                 )
                 s.add(part)
                 existing[key] = part
@@ -395,11 +405,27 @@ class Catalog:
             return added
 
     def get_partitions(self, database: str, name: str) -> list[PartitionInfo]:
+        """A table's known partitions, ordered by their ``k=v/...`` path.
+
+        Raises:
+            NotFound: no such table.
+        """
         with self.store.read() as s:
-            row = self._row(s, database, name)
+            table_id = self._row(s, database, name).id
+            # Plain columns, not ORM objects: a query engine asks for these on every query.
+            rows = s.execute(
+                select(
+                    CatalogPartition.values,
+                    CatalogPartition.location,
+                    CatalogPartition.parameters,
+                    CatalogPartition.create_time,
+                )
+                .where(CatalogPartition.table_id == table_id)
+                .order_by(CatalogPartition.values_key)
+            ).all()
             return [
-                PartitionInfo(list(p.values), p.location, dict(p.parameters), p.create_time)
-                for p in row.partitions
+                PartitionInfo(list(v), loc, dict(params), created)
+                for v, loc, params, created in rows
             ]
 
     def delete_partitions(self, database: str, name: str) -> int:
@@ -422,7 +448,9 @@ class Catalog:
                 )
             seen.add(lowered)
 
-    def _apply_update(self, s: Session, row: CatalogTable, table: TableInfo, *, created_by: str) -> TableInfo:
+    def _apply_update(
+        self, s: Session, row: CatalogTable, table: TableInfo, *, created_by: str
+    ) -> TableInfo:
         old = [Column.from_dict(c) for c in row.columns]
         old_keys = [Column.from_dict(c) for c in row.partition_keys]
         diff: SchemaDiff = diff_columns(old, table.columns)
@@ -441,14 +469,17 @@ class Catalog:
             change = diff.as_dict()
             if keys_changed:
                 change["partition_keys"] = {
-                    "from": [c.name for c in old_keys], "to": [c.name for c in table.partition_keys]
+                    "from": [c.name for c in old_keys],
+                    "to": [c.name for c in table.partition_keys],
                 }
             s.add(self._version_row(row, change, created_by))
         s.flush()
         return _table_info(row)
 
     @staticmethod
-    def _version_row(row: CatalogTable, change: dict[str, Any], created_by: str = "") -> CatalogTableVersion:
+    def _version_row(
+        row: CatalogTable, change: dict[str, Any], created_by: str = ""
+    ) -> CatalogTableVersion:
         return CatalogTableVersion(
             table_id=row.id,
             version_id=row.version_id,
@@ -459,7 +490,9 @@ class Catalog:
             created_by=created_by or row.created_by,
         )
 
-    def _row(self, s: Session, database: str, name: str, *, missing_ok: bool = False) -> CatalogTable:
+    def _row(
+        self, s: Session, database: str, name: str, *, missing_ok: bool = False
+    ) -> CatalogTable:
         row = s.scalars(
             select(CatalogTable).where(
                 CatalogTable.database_name == database, CatalogTable.name == name

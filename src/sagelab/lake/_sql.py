@@ -8,27 +8,39 @@ with the Glue catalog), so pruned partitions are not even listed. DuckDB then
 prunes again on the files it is given.
 
 User SQL runs sandboxed: one statement, a query or ``CREATE TABLE ... AS``,
-on a DuckDB connection that may only touch the tables' folders.
+on a DuckDB database that may only read the tables' folders. Opening a DuckDB
+database costs about 20 ms, more than many queries, so an engine keeps one
+sandboxed database and gives each query a cursor of its own with
+connection-local views; it opens a new one only when a query needs a folder
+the current one may not read, and for writes.
 """
 
 from __future__ import annotations
 
+import os
+import threading
 import time
 import uuid
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 import duckdb
 import pyarrow as pa
-import sqlglot
 from sqlglot import exp
 
-from sagelab.errors import Conflict, InvalidInput, NotFound
-from sagelab.lake._catalog import Catalog, TableInfo, parse_table_name, validate_name
+from sagelab.errors import Conflict, InvalidInput
+from sagelab.lake._catalog import Catalog, PartitionInfo, TableInfo, parse_table_name, validate_name
 from sagelab.lake._locations import Location, resolve_location
 from sagelab.lake._schema import Column, columns_from_arrow, glue_to_duckdb, unify_types
+from sagelab.lake._sqlparse import (
+    TableRef,
+    collect_references,
+    parse_statement,
+    rewrite_references,
+    view_name,
+)
 
 if TYPE_CHECKING:
     from sagelab.lake._objects import Lake
@@ -39,8 +51,6 @@ __all__ = ["WAREHOUSE_BUCKET", "QueryResult", "SqlEngine"]
 WAREHOUSE_BUCKET = "warehouse"
 
 _OUTPUT_FORMATS = ("csv", "json", "parquet")
-#: Table functions that generate rows and touch no file; every other one is refused.
-_SAFE_TABLE_FUNCTIONS = frozenset({"range", "generate_series", "unnest"})
 
 
 @dataclass
@@ -71,15 +81,6 @@ class QueryResult:
         }
 
 
-@dataclass
-class _Ref:
-    database: str
-    name: str
-    #: The WHERE conjuncts that read only partition columns, per occurrence;
-    #: None for an occurrence that cannot be pruned.
-    predicates: list[list[str] | None] = field(default_factory=list)
-
-
 def _quote(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
@@ -103,6 +104,16 @@ class SqlEngine:
         self.catalog = catalog
         self.lake = lake
         self.default_database = default_database
+        self._shared: duckdb.DuckDBPyConnection | None = None
+        self._shared_dirs: frozenset[str] = frozenset()
+        self._lock = threading.Lock()
+
+    def close(self) -> None:
+        """Close the engine's DuckDB database (queries still running keep theirs)."""
+        with self._lock:
+            if self._shared is not None:
+                self._shared.close()
+                self._shared = None
 
     # ------------------------------------------------------------------ public
     def query(self, sql: str) -> QueryResult:
@@ -117,11 +128,18 @@ class SqlEngine:
         statement = self._parse(sql)
         if isinstance(statement, exp.Create):
             return self._create_table_as(statement, started)
-        conn, scanned, query_sql = self._prepare(statement)
-        try:
-            table = self._arrow(conn, query_sql)
-        finally:
-            conn.close()
+        # Assume the files hold every catalog column (one bind, no footer probe); only
+        # when DuckDB disagrees, look at the files and read missing columns as NULL.
+        for probe in (False, True):
+            conn, scanned, query_sql = self._prepare(statement, probe=probe)
+            try:
+                table = self._arrow(conn, query_sql)
+                break
+            except InvalidInput as exc:
+                if probe or not isinstance(exc.__cause__, duckdb.BinderException):
+                    raise
+            finally:
+                conn.close()
         return QueryResult(table, time.perf_counter() - started, scanned)
 
     def export(self, sql: str, out: str, fmt: str) -> QueryResult:
@@ -138,19 +156,19 @@ class SqlEngine:
         statement = self._parse(sql)
         if isinstance(statement, exp.Create):
             raise InvalidInput("Write CREATE TABLE ... AS results to the catalog, not to --out.")
-        conn, scanned, query_sql = self._prepare(statement, unsandboxed=True)
         options = {
             "csv": "FORMAT csv, HEADER true",
             "json": "FORMAT json",
             "parquet": "FORMAT parquet, COMPRESSION zstd",
         }[fmt]
-        try:
-            with self._writable_path(out) as path:
+        with self._writable_path(out) as path:
+            conn, scanned, query_sql = self._prepare(statement, write_to=path)
+            try:
                 count = self._execute(
                     conn, f"COPY ({query_sql}) TO {_sql_literal(path)} ({options})"
                 )[0]
-        finally:
-            conn.close()
+            finally:
+                conn.close()
         rows = int(count[0]) if count else 0
         summary = pa.table({"rows_written": [rows], "out": [out], "format": [fmt]})
         return QueryResult(summary, time.perf_counter() - started, scanned)
@@ -180,102 +198,9 @@ class SqlEngine:
         return self._write_table(statement, database, name, mode, created_by, started)
 
     # ------------------------------------------------------------------ parsing
-    def _parse(self, sql: str) -> exp.Expression:
-        if not isinstance(sql, str) or not sql.strip():
-            raise InvalidInput("The query is empty. Give a SELECT statement.")
-        try:
-            statements = [s for s in sqlglot.parse(sql, read="duckdb") if s is not None]
-        except sqlglot.errors.ParseError as exc:
-            raise InvalidInput(f"The query cannot be parsed: {exc}") from exc
-        if len(statements) != 1:
-            raise InvalidInput(f"Give one SQL statement at a time; got {len(statements)}.")
-        statement = statements[0]
-        if isinstance(statement, exp.Create):
-            kind = str(statement.args.get("kind") or "").upper()
-            if kind != "TABLE" or not isinstance(statement.expression, exp.Query):
-                raise InvalidInput("Only CREATE TABLE database.table AS SELECT ... is supported.")
-            return statement
-        if not isinstance(statement, exp.Query | exp.Describe):
-            raise InvalidInput(
-                f"sagelab sql runs queries (SELECT, WITH, VALUES, DESCRIBE) and CREATE TABLE ... AS "
-                f"SELECT; got a {statement.key.upper()} statement."
-            )
-        return cast(exp.Expression, statement)
-
-    def _references(self, statement: exp.Expression) -> dict[tuple[str, str], _Ref]:
-        ctes = {cte.alias_or_name for cte in statement.find_all(exp.CTE)}
-        refs: dict[tuple[str, str], _Ref] = {}
-        for table in statement.find_all(exp.Table):
-            if table.args.get("catalog") is not None and table.catalog:
-                raise InvalidInput(f"Name tables as database.table; got {table.sql('duckdb')!r}.")
-            if isinstance(table.this, exp.Func | exp.Anonymous) or not table.name:
-                if _function_name(table.this) in _SAFE_TABLE_FUNCTIONS:
-                    continue
-                raise InvalidInput(
-                    f"Table functions such as {table.sql('duckdb')!r} are not allowed: "
-                    "query catalog tables by their database.table names."
-                )
-            database = table.db or ""
-            if not database:
-                if table.name in ctes:
-                    continue
-                if self.default_database is None:
-                    raise InvalidInput(
-                        f"The table {table.name!r} needs its database: write DATABASE.{table.name} "
-                        "or pass a default database."
-                    )
-                database = self.default_database
-                table.set("db", exp.to_identifier(database))
-            key = (database, table.name)
-            ref = refs.setdefault(key, _Ref(database, table.name))
-            ref.predicates.append(self._partition_predicates(table))
-        return refs
-
-    def _partition_predicates(self, table: exp.Table) -> list[str] | None:
-        """The conjuncts of the enclosing WHERE that can prune this table occurrence."""
-        select = table.find_ancestor(exp.Select)
-        if select is None:
-            return None
-        where = select.args.get("where")
-        if where is None:
-            return []
-        info = self._table_info_cached(table.db or self.default_database or "", table.name)
-        keys = {c.name.lower() for c in info.partition_keys}
-        if not keys:
-            return []
-        alias = table.alias_or_name
-        # Columns every other source in this SELECT might have: an unqualified partition
-        # column is only this table's when no other source could have it too.
-        others = [t for t in select.find_all(exp.Table) if t is not table]
-        other_columns: set[str] = set()
-        for other in others:
-            if other.db or self.default_database:
-                try:
-                    info_o = self._table_info_cached(
-                        other.db or self.default_database or "", other.name
-                    )
-                except NotFound:
-                    return None
-                other_columns.update(c.name.lower() for c in info_o.all_columns)
-            else:
-                return None  # a CTE: its columns are unknown here, so don't guess
-        kept: list[str] = []
-        for conjunct in _conjuncts(where.this):
-            columns = list(conjunct.find_all(exp.Column))
-            if not columns or conjunct.find(exp.Query) is not None:
-                continue
-            if all(
-                col.name.lower() in keys
-                and (
-                    col.table == alias or (not col.table and col.name.lower() not in other_columns)
-                )
-                for col in columns
-            ):
-                stripped = conjunct.copy()
-                for col in stripped.find_all(exp.Column):
-                    col.set("table", None)
-                kept.append(stripped.sql("duckdb"))
-        return kept
+    @staticmethod
+    def _parse(sql: str) -> exp.Expression:
+        return parse_statement(sql)
 
     # ------------------------------------------------------------------ views
     def _table_info_cached(self, database: str, name: str) -> TableInfo:
@@ -285,93 +210,120 @@ class SqlEngine:
         return self._infos[key]
 
     def _prepare(
-        self,
-        statement: exp.Expression,
-        *,
-        unsandboxed: bool = False,
-        extra_dirs: Iterable[str] = (),
+        self, statement: exp.Expression, *, write_to: str | None = None, probe: bool = True
     ) -> tuple[duckdb.DuckDBPyConnection, dict[str, dict[str, int]], str]:
+        """A sandboxed connection, and the statement with each catalog table inlined as a
+        subquery over its files.
+
+        Args:
+            statement: the parsed query.
+            write_to: a file the statement will write (``COPY ... TO``); its folder is
+                allowed too, on a database of its own.
+            probe: read the files' columns first, so that catalog columns no file has
+                come back as NULL (else every column is assumed present).
+        """
         self._infos: dict[tuple[str, str], TableInfo] = {}
         statement = statement.copy()
-        refs = self._references(statement)
-        conn = duckdb.connect()
+        refs = collect_references(statement, self.default_database, self._table_info_cached)
+        locations = {
+            key: resolve_location(self._table_info_cached(*key).location, self.lake) for key in refs
+        }
+        dirs = [loc.readable_path for loc in locations.values()]
+        conn = self._connect(dirs, write_to)
         try:
-            if self.lake is not None and self.lake.local_path(WAREHOUSE_BUCKET, "") is None:
-                conn.register_filesystem(self.lake.filesystem)
             scanned: dict[str, dict[str, int]] = {}
-            allowed: list[str] = list(extra_dirs)
-            for (database, name), ref in refs.items():
-                info = self._table_info_cached(database, name)
-                files, stats, dirs = self._files(info, ref)
-                scanned[f"{database}.{name}"] = stats
-                allowed.extend(dirs)
-                conn.execute(f"CREATE SCHEMA IF NOT EXISTS {_quote(database)}")
-                conn.execute(
-                    f"CREATE VIEW {_quote(database)}.{_quote(name)} AS {self._view_sql(conn, info, files)}"
-                )
-            if not unsandboxed:
-                self._sandbox(conn, allowed)
-            return conn, scanned, statement.sql("duckdb")
+            relations: dict[str, str] = {}
+            for key, ref in refs.items():
+                info = self._table_info_cached(*key)
+                files, stats = self._files(conn, info, locations[key], ref)
+                scanned[info.qualified_name] = stats
+                relations[_quote(view_name(*key))] = self._view_sql(conn, info, files, probe)
+            sql = rewrite_references(statement, refs)
+            # Inlined rather than CREATE VIEW: DuckDB binds the files once, not twice.
+            for placeholder, relation in relations.items():
+                sql = sql.replace(placeholder, f"({relation})")
+            return conn, scanned, sql
         except BaseException:
             conn.close()
             raise
 
-    @staticmethod
-    def _sandbox(conn: duckdb.DuckDBPyConnection, allowed: list[str]) -> None:
-        dirs = sorted({d.rstrip("/") + "/" for d in allowed})
-        conn.execute(f"SET allowed_directories=[{', '.join(_sql_literal(d) for d in dirs)}]")
-        conn.execute("SET enable_external_access=false")
-        conn.execute("SET lock_configuration=true")
+    def _connect(self, dirs: list[str], write_to: str | None) -> duckdb.DuckDBPyConnection:
+        """A cursor of the shared sandboxed database, or a database of its own for writes."""
+        needed = {_as_dir(d) for d in dirs}
+        if write_to is not None:
+            return self._open_database(needed | {_as_dir(os.path.dirname(write_to))})
+        with self._lock:
+            if self._shared is None or not all(_covered(d, self._shared_dirs) for d in needed):
+                # A new folder: a new database that may read it and every folder before.
+                self._shared_dirs = frozenset(self._shared_dirs | needed)
+                self._shared = self._open_database(self._shared_dirs)
+            return self._shared.cursor()
 
-    def _files(self, info: TableInfo, ref: _Ref) -> tuple[list[str], dict[str, int], list[str]]:
-        location = resolve_location(info.location, self.lake)
-        if not info.partition_keys:
-            everything = _data_files(location)
-            return (
-                everything,
-                {"partitions": 0, "partitions_read": 0, "files": len(everything)},
-                [location.readable_path],
-            )
-        partitions = self.catalog.get_partitions(info.database, info.name)
-        kept = self._prune(info, partitions, ref)
-        files: list[str] = []
-        dirs: list[str] = []
-        for part in kept:
-            part_location = resolve_location(part.location, self.lake)
-            files.extend(_data_files(part_location))
-            dirs.append(part_location.readable_path)
-        stats = {"partitions": len(partitions), "partitions_read": len(kept), "files": len(files)}
-        return files, stats, dirs or [location.readable_path]
-
-    def _prune(self, info: TableInfo, partitions: list[Any], ref: _Ref) -> list[Any]:
-        if not partitions or any(p is None or not p for p in ref.predicates):
-            return partitions
-        # Evaluate each occurrence's predicates on a small table of partition values,
-        # typed as the catalog says, and keep the union of what any occurrence needs.
+    def _open_database(self, allowed: Iterable[str]) -> duckdb.DuckDBPyConnection:
         conn = duckdb.connect()
         try:
-            casts = ", ".join(
-                f"CAST(v[{i + 1}] AS {glue_to_duckdb(k.type)}) AS {_quote(k.name)}"
-                for i, k in enumerate(info.partition_keys)
-            )
-            values = pa.table(
-                {"idx": list(range(len(partitions))), "v": [list(p.values) for p in partitions]}
-            )
-            conn.register("parts_raw", values)
-            conn.execute(f"CREATE VIEW parts AS SELECT idx, {casts} FROM parts_raw")
-            keep: set[int] = set()
-            for preds in ref.predicates:
-                where = " AND ".join(f"({p})" for p in preds or [])
-                try:
-                    rows = conn.execute(f"SELECT idx FROM parts WHERE {where}").fetchall()
-                except duckdb.Error:
-                    return partitions  # a predicate DuckDB can't evaluate alone: read everything
-                keep.update(r[0] for r in rows)
-            return [p for i, p in enumerate(partitions) if i in keep]
-        finally:
+            if self.lake is not None and self.lake.local_path(WAREHOUSE_BUCKET, "") is None:
+                conn.register_filesystem(self.lake.filesystem)
+            dirs = sorted({_as_dir(d) for d in allowed})
+            conn.execute(f"SET allowed_directories=[{', '.join(_sql_literal(d) for d in dirs)}]")
+            conn.execute("SET enable_external_access=false")
+            conn.execute("SET lock_configuration=true")
+        except BaseException:
             conn.close()
+            raise
+        return conn
 
-    def _view_sql(self, conn: duckdb.DuckDBPyConnection, info: TableInfo, files: list[str]) -> str:
+    def _files(
+        self, conn: duckdb.DuckDBPyConnection, info: TableInfo, location: Location, ref: TableRef
+    ) -> tuple[list[str], dict[str, int]]:
+        if not info.partition_keys:
+            everything = _data_files(location)
+            return everything, {"partitions": 0, "partitions_read": 0, "files": len(everything)}
+        partitions = self.catalog.get_partitions(info.database, info.name)
+        kept = self._prune(conn, info, partitions, ref)
+        files: list[str] = []
+        for part in kept:
+            files.extend(_data_files(resolve_location(part.location, self.lake)))
+        return files, {
+            "partitions": len(partitions),
+            "partitions_read": len(kept),
+            "files": len(files),
+        }
+
+    @staticmethod
+    def _prune(
+        conn: duckdb.DuckDBPyConnection,
+        info: TableInfo,
+        partitions: list[PartitionInfo],
+        ref: TableRef,
+    ) -> list[PartitionInfo]:
+        if not partitions or any(p is None or not p for p in ref.predicates):
+            return partitions
+        # Evaluate each occurrence's predicates on the partitions' values, typed as the
+        # catalog says, and keep the union of what any occurrence needs.
+        rows = ", ".join(
+            f"({i}, {', '.join(_sql_literal(str(v)) for v in p.values)})"
+            for i, p in enumerate(partitions)
+        )
+        raw = ", ".join(f"v{i}" for i in range(len(info.partition_keys)))
+        casts = ", ".join(
+            f"CAST(v{i} AS {glue_to_duckdb(k.type)}) AS {_quote(k.name)}"
+            for i, k in enumerate(info.partition_keys)
+        )
+        parts = f"(SELECT idx, {casts} FROM (VALUES {rows}) AS p(idx, {raw}))"
+        keep: set[int] = set()
+        for preds in ref.predicates:
+            where = " AND ".join(f"({p})" for p in preds or [])
+            try:
+                found = conn.execute(f"SELECT idx FROM {parts} WHERE {where}").fetchall()
+            except duckdb.Error:
+                return partitions  # a predicate DuckDB can't evaluate alone: read everything
+            keep.update(r[0] for r in found)
+        return [p for i, p in enumerate(partitions) if i in keep]
+
+    def _view_sql(
+        self, conn: duckdb.DuckDBPyConnection, info: TableInfo, files: list[str], probe: bool
+    ) -> str:
         columns = info.all_columns
         if not files:
             select = ", ".join(
@@ -414,9 +366,11 @@ class SqlEngine:
                 f"The table {info.qualified_name} has classification {info.classification!r}; "
                 "sagelab reads csv, json and parquet."
             )
-        present = {
-            c.lower() for c in self._arrow(conn, f"SELECT * FROM {reader} LIMIT 0").column_names
-        }
+        if probe:
+            found = self._arrow(conn, f"SELECT * FROM {reader} LIMIT 0").column_names
+            present = {c.lower() for c in found}
+        else:
+            present = {c.name.lower() for c in columns}
         select = ", ".join(
             (
                 f"CAST({_quote(c.name)} AS {glue_to_duckdb(c.type)}) AS {_quote(c.name)}"
@@ -514,27 +468,26 @@ class SqlEngine:
             )
         self.lake.create_bucket(loc.bucket) if not self.lake.bucket_exists(loc.bucket) else None
         old_files = _data_files(loc) if existing and mode == "overwrite" else []
-        if isinstance(source, pa.RecordBatchReader):
-            conn, scanned = duckdb.connect(), dict[str, dict[str, int]]()
-            conn.register("__sagelab_input", source)
-            query_sql = 'SELECT * FROM "__sagelab_input"'
-        else:
-            conn, scanned, query_sql = self._prepare(source, unsandboxed=True)
         key = f"{(loc.key or '').rstrip('/')}/part-{uuid.uuid4().hex[:12]}.parquet".lstrip("/")
-        try:
+        with self.lake.write_path(loc.bucket, key) as path:
+            scanned: dict[str, dict[str, int]] = {}
             if isinstance(source, pa.RecordBatchReader):
-                schema = source.schema
+                conn = self._open_database([os.path.dirname(path)])
+                conn.register("__sagelab_input", source)
+                query_sql, schema = 'SELECT * FROM "__sagelab_input"', source.schema
             else:
-                schema = self._arrow(conn, f"SELECT * FROM ({query_sql}) LIMIT 0").schema
-            columns = columns_from_arrow(schema)
-            _check_unique(columns, f"{database}.{name}")
-            with self.lake.write_path(loc.bucket, key) as path:
+                conn, scanned, query_sql = self._prepare(source, write_to=path)
+            try:
+                if not isinstance(source, pa.RecordBatchReader):
+                    schema = self._arrow(conn, f"SELECT * FROM ({query_sql}) LIMIT 0").schema
+                columns = columns_from_arrow(schema)
+                _check_unique(columns, f"{database}.{name}")
                 row = self._execute(
                     conn,
                     f"COPY ({query_sql}) TO {_sql_literal(path)} (FORMAT parquet, COMPRESSION zstd)",
                 )[0]
-        finally:
-            conn.close()
+            finally:
+                conn.close()
         rows = int(row[0]) if row else 0
         columns = [Column(c.name, c.type, True) for c in columns]
         if existing is not None and mode == "append":
@@ -633,20 +586,12 @@ def _check_unique(columns: list[Column], table: str) -> None:
         seen.add(c.name.lower())
 
 
-def _function_name(node: exp.Expression | None) -> str:
-    if isinstance(node, exp.Anonymous):
-        return str(node.name).lower()
-    if isinstance(node, exp.Func):
-        return node.sql_name().lower()
-    return ""
+def _as_dir(path: str) -> str:
+    return path.rstrip("/") + "/"
 
 
-def _conjuncts(node: Any) -> list[exp.Expression]:
-    if isinstance(node, exp.And):
-        return _conjuncts(node.left) + _conjuncts(node.right)
-    if isinstance(node, exp.Paren):
-        return _conjuncts(node.this)
-    return [node]
+def _covered(directory: str, allowed: Iterable[str]) -> bool:
+    return any(directory.startswith(a) for a in allowed)
 
 
 def _first_line(exc: Exception) -> str:
