@@ -313,3 +313,35 @@ def test_catalog_column_missing_from_every_file_reads_as_null(
     assert rows == [{"n": 150, "notes": 0}]
     with pytest.raises(InvalidInput, match="nope"):
         engine.query("SELECT nope FROM bio.iris")
+
+
+def test_sources_table_query_and_files(
+    store: Store, lake: Lake, iris_table: TableInfo, tmp_path: Path
+) -> None:
+    engine = SqlEngine(Catalog(store), lake)
+    assert engine.classify_source("bio.iris") == "table"
+    assert engine.classify_source("  select 1") == "query"
+    assert engine.classify_source("data.csv") == "path"
+    assert engine.read_table("bio.iris").num_rows == 150
+    assert engine.read_table("SELECT * FROM bio.iris WHERE species = 'setosa'").num_rows == 50
+    wine = load_wine(as_frame=True).frame
+    (tmp_path / "csv").mkdir()
+    wine.iloc[:100].to_csv(tmp_path / "csv" / "a.csv", index=False)
+    wine.iloc[100:].to_csv(tmp_path / "csv" / "b.csv", index=False)
+    wine.to_parquet(tmp_path / "wine.parquet")
+    assert engine.read_table(str(tmp_path / "csv")).num_rows == 178
+    assert engine.read_table(str(tmp_path / "csv" / "*.csv")).num_rows == 178
+    assert engine.read_table(str(tmp_path / "wine.parquet")).num_rows == 178
+    lake.put("warehouse", "drop/wine.parquet", (tmp_path / "wine.parquet").read_bytes())
+    assert engine.read_table("s3://warehouse/drop/wine.parquet").num_rows == 178
+    with engine.reader(str(tmp_path / "wine.parquet"), batch_size=50) as batches:
+        assert sum(b.num_rows for b in batches) == 178
+    with engine.open_source("bio.iris") as (conn, sql):
+        assert conn.sql(f"SELECT count(*) FROM ({sql})").fetchall() == [(150,)]
+    with pytest.raises(NotFound, match="neither a catalog table"):
+        engine.read_table(str(tmp_path / "missing.csv"))
+    with pytest.raises(NotFound, match="No file matches"):
+        engine.read_table(str(tmp_path / "*.nothing"))
+    (tmp_path / "odd.xlsx").write_bytes(b"PK")
+    with pytest.raises(InvalidInput, match="cannot read"):
+        engine.read_table(str(tmp_path / "odd.xlsx"))

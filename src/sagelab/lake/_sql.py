@@ -18,19 +18,20 @@ the current one may not read, and for writes.
 from __future__ import annotations
 
 import os
+import re
 import threading
 import time
 import uuid
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import duckdb
 import pyarrow as pa
 from sqlglot import exp
 
-from sagelab.errors import Conflict, InvalidInput
+from sagelab.errors import Conflict, InvalidInput, NotFound
 from sagelab.lake._catalog import Catalog, PartitionInfo, TableInfo, parse_table_name, validate_name
 from sagelab.lake._locations import Location, resolve_location
 from sagelab.lake._schema import Column, columns_from_arrow, glue_to_duckdb, unify_types
@@ -420,23 +421,98 @@ class SqlEngine:
         database, name = parse_table_name(table)
         return self._write_table(reader, database, name, mode, created_by, time.perf_counter())
 
+    def classify_source(self, source: str) -> str:
+        """What a SOURCE string names: ``query``, ``table`` (a catalog table) or ``path``."""
+        if _SQL_START.match(source):
+            return "query"
+        if _TABLE_NAME.match(source) and self.catalog.table_exists(*source.split(".")):
+            return "table"
+        return "path"
+
     @contextmanager
-    def reader(self, sql: str, batch_size: int = 100_000) -> Iterator[pa.RecordBatchReader]:
-        """Stream a query's rows as Arrow batches (for transforms over inputs larger than memory).
+    def open_source(self, source: str) -> Iterator[tuple[duckdb.DuckDBPyConnection, str]]:
+        """A sandboxed DuckDB connection and a SELECT over a SOURCE, for callers that
+        compute with DuckDB themselves (profiles, statistics).
+
+        A SOURCE is a query, a catalog table (``database.table``) or a path, glob, folder
+        or URL of CSV, JSON lines or Parquet files (gzip allowed).
 
         Raises:
-            InvalidInput: as for :meth:`query`.
+            InvalidInput: a bad query, or files of a format sagelab does not read.
+            NotFound: no such table or file.
         """
-        statement = self._parse(sql)
-        if isinstance(statement, exp.Create):
-            raise InvalidInput("Give a SELECT query to read from.")
-        conn, _, query_sql = self._prepare(statement)
+        kind = self.classify_source(source)
+        if kind == "path":
+            conn, sql = self._open_files(source)
+        else:
+            statement = self._parse(source if kind == "query" else f"SELECT * FROM {source}")
+            if isinstance(statement, exp.Create):
+                raise InvalidInput("Give a SELECT query, a table or files to read from.")
+            conn, _, sql = self._prepare(statement)
         try:
-            with self._translated():
-                reader = conn.sql(query_sql).to_arrow_reader(batch_size)
-            yield reader
+            yield conn, sql
         finally:
             conn.close()
+
+    @contextmanager
+    def reader(self, source: str, batch_size: int = 100_000) -> Iterator[pa.RecordBatchReader]:
+        """Stream a SOURCE's rows as Arrow batches (for work over inputs larger than memory).
+
+        Raises:
+            InvalidInput: as for :meth:`open_source`.
+            NotFound: as for :meth:`open_source`.
+        """
+        with self.open_source(source) as (conn, sql), self._translated():
+            yield conn.sql(sql).to_arrow_reader(batch_size)
+
+    def read_table(self, source: str) -> pa.Table:
+        """A SOURCE's rows, all in memory.
+
+        Raises:
+            InvalidInput: as for :meth:`open_source`.
+            NotFound: as for :meth:`open_source`.
+        """
+        with self.open_source(source) as (conn, sql):
+            return self._arrow(conn, sql)
+
+    def _open_files(self, source: str) -> tuple[duckdb.DuckDBPyConnection, str]:
+        location = resolve_location(source, self.lake)
+        fs, path = location.fs, location.path
+        if any(ch in path for ch in "*?["):
+            matches = sorted(fs.glob(path))
+            if not matches:
+                raise NotFound(f"No file matches {source!r}.")
+            files, root = matches, _common_dir(matches)
+        elif fs.isdir(path):
+            files = _data_files(location)
+            if not files:
+                raise NotFound(f"The folder {source!r} holds no data files.")
+            root = path
+        elif fs.exists(path):
+            files, root = [path], os.path.dirname(path)
+        else:
+            raise NotFound(
+                f"{source!r} is neither a catalog table (DATABASE.TABLE), a query, nor an "
+                "existing file or folder."
+            )
+        if location.local_path is None:
+            files = [f if "://" in f else fs.unstrip_protocol(f) for f in files]
+            root = fs.unstrip_protocol(root)
+        formats = {_file_format(f) for f in files}
+        if len(formats) != 1 or None in formats:
+            raise InvalidInput(
+                f"{source!r} holds files sagelab cannot read together ({', '.join(sorted(str(f) for f in formats))}); "
+                "give CSV (.csv, .tsv), JSON lines (.json, .jsonl) or Parquet (.parquet) files of one format."
+            )
+        fmt = cast(str, formats.pop())
+        file_list = "[" + ", ".join(_sql_literal(f) for f in files) + "]"
+        hive = ", hive_partitioning=true" if any("=" in f.rsplit("/", 1)[0] for f in files) else ""
+        reader = {
+            "csv": f"read_csv({file_list}, union_by_name=true{hive})",
+            "json": f"read_json({file_list}, union_by_name=true{hive})",
+            "parquet": f"read_parquet({file_list}, union_by_name=true{hive})",
+        }[fmt]
+        return self._open_database([root]), f"SELECT * FROM {reader}"
 
     def _write_table(
         self,
@@ -584,6 +660,31 @@ def _check_unique(columns: list[Column], table: str) -> None:
                 f"creating {table}."
             )
         seen.add(c.name.lower())
+
+
+_SQL_START = re.compile(r"^\s*(select|with|values|from|describe|\()", re.IGNORECASE)
+_TABLE_NAME = re.compile(r"^[a-z_][a-z0-9_]*\.[a-z_][a-z0-9_]*$")
+_FORMATS = {
+    ".csv": "csv",
+    ".tsv": "csv",
+    ".txt": "csv",
+    ".json": "json",
+    ".jsonl": "json",
+    ".ndjson": "json",
+    ".parquet": "parquet",
+    ".pq": "parquet",
+}
+
+
+def _file_format(path: str) -> str | None:
+    name = path.lower()
+    if name.endswith(".gz"):
+        name = name[:-3]
+    return _FORMATS.get(os.path.splitext(name)[1])
+
+
+def _common_dir(paths: list[str]) -> str:
+    return os.path.commonpath([os.path.dirname(p) for p in paths]) if paths else ""
 
 
 def _as_dir(path: str) -> str:
