@@ -29,9 +29,10 @@ from sagelab.lake._schema import (
     glue_to_duckdb,
     unify_types,
 )
-from sagelab.lake._sql import WAREHOUSE_BUCKET, QueryResult, SqlEngine
+from sagelab.lake._sql import ARTIFACTS_BUCKET, WAREHOUSE_BUCKET, QueryResult, SqlEngine
 
 __all__ = [
+    "ARTIFACTS_BUCKET",
     "WAREHOUSE_BUCKET",
     "Catalog",
     "Column",

@@ -46,10 +46,13 @@ from sagelab.lake._sqlparse import (
 if TYPE_CHECKING:
     from sagelab.lake._objects import Lake
 
-__all__ = ["WAREHOUSE_BUCKET", "QueryResult", "SqlEngine"]
+__all__ = ["ARTIFACTS_BUCKET", "WAREHOUSE_BUCKET", "QueryResult", "SqlEngine"]
 
 #: The lake bucket that tables created by sagelab live in.
 WAREHOUSE_BUCKET = "warehouse"
+#: The lake bucket for what stages produce: models, reports, recipes
+#: (``training/<job>/...``, ``profiles/<name>/...``, ``recipes/<name>/...``).
+ARTIFACTS_BUCKET = "artifacts"
 
 _OUTPUT_FORMATS = ("csv", "json", "parquet")
 
