@@ -29,10 +29,15 @@ def _summary(info: JobInfo) -> dict[str, Any]:
         "kind": data["JobKind"],
         "status": data["JobStatus"],
         "secondary": data.get("SecondaryStatus"),
-        "created": data.get("CreationTime"),
-        "ended": data.get("EndTime"),
+        "created": _short_time(data.get("CreationTime")),
+        "ended": _short_time(data.get("EndTime")),
         "reason": (data.get("FailureReason") or "")[:80],
     }
+
+
+def _short_time(value: str | None) -> str | None:
+    """``2026-01-02T03:04:05.678+00:00`` → ``2026-01-02 03:04:05`` (the JSON keeps it whole)."""
+    return value[:19].replace("T", " ") if value else value
 
 
 @app.command("list")

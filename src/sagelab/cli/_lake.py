@@ -69,8 +69,10 @@ def list_objects(
     if json_out:
         print_json({"Contents": objects, "CommonPrefixes": prefixes})
         return
+    # Like `aws s3 ls`: names relative to the folder of the prefix listed.
+    folder = prefix[: prefix.rfind("/") + 1]
     for p in prefixes:
-        console.print(f"{'PRE':>30} {p}")
+        console.print(f"{'PRE':>30} {p[len(folder) :]}", highlight=False)
     print_records(objects) if objects else None
 
 

