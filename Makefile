@@ -22,7 +22,12 @@ test: $(STAMP)
 	$(PY) -m pytest
 
 bench: $(STAMP)
-	$(PY) benchmarks/ingest.py
+	@mkdir -p benchmarks/results
+	@for script in benchmarks/*.py; do \
+		name=$$(basename $$script .py); \
+		echo "== $$script"; \
+		$(PY) $$script --json benchmarks/results/$$name.json || exit 1; \
+	done
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests benchmarks examples
