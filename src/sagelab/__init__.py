@@ -14,8 +14,9 @@ from sagelab.config import Settings, get_settings
 
 if TYPE_CHECKING:
     from sagelab.session import Session
+    from sagelab.training import Estimator, Model
 
-__all__ = ["Session", "Settings", "__version__", "get_settings"]
+__all__ = ["Estimator", "Model", "Session", "Settings", "__version__", "get_settings"]
 
 
 def __getattr__(name: str) -> Any:
@@ -23,4 +24,8 @@ def __getattr__(name: str) -> Any:
         from sagelab.session import Session
 
         return Session
+    if name in ("Estimator", "Model"):
+        from sagelab import training
+
+        return getattr(training, name)
     raise AttributeError(f"module 'sagelab' has no attribute {name!r}")

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from sagelab.jobs import JobService
     from sagelab.lake import Catalog, CrawlReport, Lake, QueryResult, SqlEngine
     from sagelab.store import Store
+    from sagelab.training import TrainingService
 
 __all__ = ["Session"]
 
@@ -58,6 +59,12 @@ class Session:
         from sagelab.jobs import JobService
 
         return JobService(self.store, self.settings)
+
+    @cached_property
+    def training(self) -> TrainingService:
+        from sagelab.training import TrainingService
+
+        return TrainingService(self.jobs, self.catalog, self.lake)
 
     def sql_engine(self, default_database: str | None = None) -> SqlEngine:
         from sagelab.lake import SqlEngine

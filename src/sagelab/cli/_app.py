@@ -80,12 +80,16 @@ def db_upgrade(json_out: bool = JSON_OPTION) -> None:
 
 def _register_groups() -> None:
     # Imported here so each group module can import ``app`` helpers without a cycle.
-    from sagelab.cli import _etl, _jobs, _lake, _sql
+    from sagelab.cli import _etl, _jobs, _lake, _sql, _train
 
     app.add_typer(_lake.app, name="lake")
     app.add_typer(_jobs.app, name="jobs")
     app.add_typer(_etl.app, name="etl")
     app.command("sql")(_sql.sql_command)
+    app.command("train")(_train.train_command)
+    app.command("evaluate")(_train.evaluate_command)
+    app.add_typer(_train.algorithms_app, name="algorithms")
+    app.add_typer(_train.experiments_app, name="experiments")
 
 
 _register_groups()

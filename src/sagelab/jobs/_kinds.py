@@ -18,6 +18,7 @@ _BUILTIN_KINDS = {
     "etl.python": "sagelab.etl._jobs:run_python",
     "etl.sql": "sagelab.etl._jobs:run_sql",
     "python": "sagelab.jobs._python:run_python",
+    "training": "sagelab.training._job:run_training",
 }
 
 _KINDS = Registry("job kind", "sagelab.job_kinds", _BUILTIN_KINDS)

@@ -1,0 +1,211 @@
+"""Which columns are the label, the features and the split column; checked before any training.
+
+Every check names the channel and the columns and says how to fix the data, because
+this is where a user's table first meets an algorithm.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.types as pat
+
+from sagelab.errors import InvalidInput, closest
+
+__all__ = ["ColumnPlan", "plan_columns"]
+
+
+def _is_numeric(t: pa.DataType) -> bool:
+    if pat.is_dictionary(t):
+        return _is_numeric(t.value_type)
+    return bool(
+        pat.is_integer(t)
+        or pat.is_floating(t)
+        or pat.is_boolean(t)
+        or pat.is_decimal(t)
+        or pat.is_null(t)
+    )
+
+
+def _type_name(t: pa.DataType) -> str:
+    if pat.is_string(t) or pat.is_large_string(t):
+        return "text"
+    if pat.is_dictionary(t):
+        return "categorical"
+    if pat.is_timestamp(t) or pat.is_date(t) or pat.is_time(t):
+        return "date/time"
+    return str(t)
+
+
+@dataclass(frozen=True)
+class ColumnPlan:
+    """The columns of one channel: what is the label, what are the features, in which order.
+
+    Attributes:
+        label: the label column (None for data without labels).
+        features: the feature columns, in the model's order.
+        split_by: the column a time-ordered split uses (not a feature).
+        positional: features were named by position (SageMaker's CSV convention), so
+            other channels must match by count, not by name.
+    """
+
+    label: str | None
+    features: tuple[str, ...]
+    split_by: str | None
+    positional: bool
+
+    @property
+    def feature_names(self) -> list[str]:
+        """The names the model knows its features by (``f0, f1...`` for positional data)."""
+        if self.positional:
+            return [f"f{i}" for i in range(len(self.features))]
+        return list(self.features)
+
+    def convert(self, batch: pa.RecordBatch) -> tuple[np.ndarray, np.ndarray | None, Any]:
+        """A batch as ``(features float64 rows × columns, labels float64 or None, split values)``.
+
+        Null features become NaN (the algorithm decides whether it can use them); null
+        labels become NaN and are refused by the channel checks.
+        """
+        columns = [_as_float(batch.column(batch.schema.get_field_index(n))) for n in self.features]
+        X = np.column_stack(columns) if columns else np.empty((batch.num_rows, 0), dtype=np.float64)
+        y = None
+        if self.label is not None:
+            y = _as_float(batch.column(batch.schema.get_field_index(self.label)))
+        split = None
+        if self.split_by is not None:
+            split = batch.column(batch.schema.get_field_index(self.split_by))
+        return X, y, split
+
+
+def _as_float(column: pa.Array) -> np.ndarray:
+    if pat.is_dictionary(column.type):
+        column = column.dictionary_decode()
+    if not pat.is_floating(column.type) or column.type != pa.float64():
+        column = pc.cast(column, pa.float64())
+    return np.asarray(column.to_numpy(zero_copy_only=False), dtype=np.float64)
+
+
+def plan_columns(
+    schema: pa.Schema,
+    *,
+    channel: str,
+    algorithm: str,
+    target: str | None,
+    label_first: bool,
+    split_by: str | None = None,
+    expected: ColumnPlan | None = None,
+    needs_label: bool = True,
+    reference: str = "the train channel",
+) -> ColumnPlan:
+    """Decide and check the label, feature and split columns of a channel.
+
+    Args:
+        schema: the channel's Arrow schema.
+        channel: ``train``, ``validation``, ``test`` or ``data``, for messages.
+        algorithm: the algorithm's name, for messages.
+        target: the label column's name, or None for SageMaker's label-first convention.
+        label_first: the first column is the label.
+        split_by: a column to order a time split by; it is not a feature.
+        expected: the train channel's plan, which the other channels must match.
+        needs_label: whether the channel must carry labels.
+        reference: what ``expected`` describes, for messages (``the model``).
+
+    Raises:
+        InvalidInput: a missing target or split column (named, with the columns there are),
+            non-numeric features (named, with how to encode them), a label that is not a
+            number, no features at all, or features that differ from the train channel's.
+    """
+    names = list(schema.names)
+    label: str | None = None
+    if target is not None:
+        if target not in names:
+            hint = ""
+            if names and all(re.fullmatch(r"column\d+", n) for n in names):
+                hint = (
+                    " The file seems to have no header row: leave out the target to read the "
+                    "label from the first column (SageMaker's CSV convention)."
+                )
+            raise InvalidInput(
+                f"The {channel} channel has no target column {target!r}."
+                f"{closest(target, names)} Its columns are: {_listing(names)}.{hint}"
+            )
+        label = target
+    elif label_first:
+        if not names:
+            raise InvalidInput(f"The {channel} channel has no columns.")
+        label = names[0]
+    if label is None and needs_label:
+        raise InvalidInput(
+            f"The {channel} channel needs labels for {algorithm}: name the target column "
+            "(--target) or put the label in the first column."
+        )
+    if split_by is not None:
+        if split_by not in names:
+            raise InvalidInput(
+                f"The {channel} channel has no column {split_by!r} to split by."
+                f"{closest(split_by, names)} Its columns are: {_listing(names)}."
+            )
+        if split_by == label:
+            raise InvalidInput(
+                f"{split_by!r} is the label; split by another column (a date or a sequence number)."
+            )
+    if label is not None:
+        label_type = schema.field(label).type
+        if not _is_numeric(label_type):
+            where = "the first column" if target is None else f"the target column {label!r}"
+            raise InvalidInput(
+                f"The label of the {channel} channel ({where}) holds {_type_name(label_type)}, but "
+                f"{algorithm} reads labels as numbers: classes as 0..k-1, targets as values. "
+                "Encode it first, e.g. SELECT CASE label WHEN 'yes' THEN 1 ELSE 0 END AS label, ..."
+            )
+    if expected is not None and not expected.positional:
+        # Named features: the model's own columns, in its order; extra columns are ignored.
+        missing = [f for f in expected.features if f not in names]
+        if missing:
+            raise InvalidInput(
+                f"The {channel} channel lacks {len(missing)} of the feature columns of "
+                f"{reference}: {_listing(missing)}. Give the same feature columns."
+            )
+        features = list(expected.features)
+    else:
+        skip = {label, split_by}
+        features = [n for n in names if n not in skip]
+    if not features:
+        raise InvalidInput(
+            f"The {channel} channel has no feature columns besides the label{' and the split column' if split_by else ''}."
+        )
+    bad = [(n, schema.field(n).type) for n in features if not _is_numeric(schema.field(n).type)]
+    if bad:
+        shown = ", ".join(f"{n!r} ({_type_name(t)})" for n, t in bad[:10])
+        more = f" and {len(bad) - 10} more" if len(bad) > 10 else ""
+        raise InvalidInput(
+            f"{algorithm} needs numeric features, but the {channel} channel has {len(bad)} "
+            f"non-numeric column(s): {shown}{more}. Encode them as numbers first: one-hot "
+            "(SQL: CASE WHEN col = 'x' THEN 1 ELSE 0 END AS col_x; pandas.get_dummies), "
+            "category codes, or numbers derived from dates (epoch seconds, day of week); or "
+            "leave them out of the SELECT."
+        )
+    if expected is not None and expected.positional and len(features) != len(expected.features):
+        raise InvalidInput(
+            f"The {channel} channel has {len(features)} feature columns but {reference} has "
+            f"{len(expected.features)}. Send the same columns, in the same order, with the "
+            "label first."
+        )
+    return ColumnPlan(
+        label=label,
+        features=tuple(features),
+        split_by=split_by,
+        positional=target is None if expected is None else expected.positional,
+    )
+
+
+def _listing(names: Sequence[str], limit: int = 20) -> str:
+    shown = ", ".join(repr(n) for n in names[:limit])
+    return shown + (f" and {len(names) - limit} more" if len(names) > limit else "")
