@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from sagelab.ingest import IngestResult
     from sagelab.jobs import JobService
     from sagelab.lake import Catalog, CrawlReport, Lake, QueryResult, SqlEngine
+    from sagelab.prep import ApplyResult, FittedRecipe
     from sagelab.store import Store
     from sagelab.training import TrainingService
 
@@ -94,6 +95,39 @@ class Session:
         return ingest(
             source, table, catalog=self.catalog, lake=self.lake, progress=progress, **options
         )
+
+    def fit_recipe(
+        self,
+        recipe: Any,
+        data: str,
+        *,
+        output: str | None = None,
+        name: str | None = None,
+        database: str | None = None,
+        **options: Any,
+    ) -> FittedRecipe:
+        """Fit a preparation recipe on a SOURCE (see :func:`sagelab.prep.fit_recipe`)."""
+        from sagelab.prep import fit_recipe
+
+        return fit_recipe(
+            recipe, data, engine=self.sql_engine(database), output=output, name=name, **options
+        )
+
+    def apply_recipe(
+        self, recipe: Any, data: str, *, output: str, database: str | None = None, **options: Any
+    ) -> ApplyResult:
+        """Apply a fitted recipe to a SOURCE in batches (see :func:`sagelab.prep.apply_recipe`)."""
+        from sagelab.prep import apply_recipe
+
+        return apply_recipe(
+            recipe, data, engine=self.sql_engine(database), output=output, **options
+        )
+
+    def load_recipe(self, recipe: str, version: int | None = None) -> FittedRecipe:
+        """A fitted recipe by name, lake URI or folder (see :func:`sagelab.prep.load_recipe`)."""
+        from sagelab.prep import load_recipe
+
+        return load_recipe(recipe, version, lake=self.lake)
 
     def crawl(
         self,

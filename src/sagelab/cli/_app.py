@@ -80,7 +80,7 @@ def db_upgrade(json_out: bool = JSON_OPTION) -> None:
 
 def _register_groups() -> None:
     # Imported here so each group module can import ``app`` helpers without a cycle.
-    from sagelab.cli import _etl, _jobs, _lake, _sql, _train
+    from sagelab.cli import _etl, _jobs, _lake, _prep, _prep_profile, _sql, _train
 
     app.add_typer(_lake.app, name="lake")
     app.add_typer(_jobs.app, name="jobs")
@@ -90,6 +90,9 @@ def _register_groups() -> None:
     app.command("evaluate")(_train.evaluate_command)
     app.add_typer(_train.algorithms_app, name="algorithms")
     app.add_typer(_train.experiments_app, name="experiments")
+    app.add_typer(_prep.app, name="prep")
+    app.command("profile")(_prep_profile.profile_command)
+    app.add_typer(_prep_profile.explore_app, name="explore")
 
 
 _register_groups()
