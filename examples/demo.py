@@ -17,6 +17,25 @@ import sys
 import time
 from pathlib import Path
 
+RECIPE = """\
+name: flight-delays
+target: delayed
+steps:
+  - step: impute
+    columns: [dep_delay]
+    strategy: median
+  - step: outliers
+    columns: [dep_delay]
+    method: quantile
+    action: clip
+  - step: encode
+    columns: [carrier, origin]
+    method: onehot
+  - step: scale
+    columns: [distance, dep_delay]
+    method: standard
+"""
+
 HOME = Path(os.environ.get("SAGELAB_HOME") or Path(".sagelab-demo")).absolute()
 
 
@@ -146,6 +165,10 @@ def main() -> None:
         "sched_dep_time, sched_arr_time, distance, dep_delay FROM nyc.flights "
         "WHERE arr_delay IS NOT NULL AND dep_delay IS NOT NULL"
     )
+    features_raw = (
+        "SELECT CAST(arr_delay > 15 AS INTEGER) AS delayed, month, hour, distance, dep_delay, "
+        "carrier, origin FROM nyc.flights WHERE arr_delay IS NOT NULL"
+    )
     sagelab("sql", f"CREATE TABLE nyc.delays_train AS {features} AND month <= 10")
     sagelab("sql", f"CREATE TABLE nyc.delays_test AS {features} AND month > 10")
     sagelab(
@@ -164,6 +187,45 @@ def main() -> None:
     sagelab("evaluate", "flight-delays-xgb", "--data", "nyc.delays_test", "--report", str(report))
     print(f"evaluation report: {report}")
 
+    step("8. Profile the data (statistics, correlations, warnings, plots)")
+    reports = HOME / "reports"
+    sagelab(
+        "profile",
+        "SELECT dep_delay, arr_delay, distance, air_time, hour, carrier, origin, "
+        "CAST(arr_delay > 15 AS INTEGER) AS delayed FROM nyc.flights",
+        "--target", "delayed",
+        "--name", "flights",
+        "--report", str(reports / "flights-profile.html"),
+    )  # fmt: skip
+
+    step("9. A preparation recipe: fitted once, applied the same way at training and serving")
+    recipe = HOME / "recipes" / "flight-delays.yaml"
+    recipe.parent.mkdir(parents=True, exist_ok=True)
+    recipe.write_text(RECIPE)
+    print(RECIPE)
+    sagelab(
+        "prep", "fit", str(recipe),
+        "--data", f"{features_raw} AND month <= 10",
+        "--output", "nyc.delays_prepared",
+    )  # fmt: skip
+    sagelab(
+        "prep", "apply", "flight-delays",
+        "--data", f"{features_raw} AND month > 10",
+        "--output", "nyc.delays_prepared_test",
+    )  # fmt: skip
+    sagelab(
+        "train",
+        "--algorithm", "linear-learner",
+        "--train", "nyc.delays_prepared",
+        "--test", "nyc.delays_prepared_test",
+        "--target", "delayed",
+        "--hp", "predictor_type=binary_classifier",
+        "--hp", "epochs=5",
+        "--name", "flight-delays-linear",
+    )  # fmt: skip
+    sagelab("experiments", "compare", "flight-delays-xgb", "flight-delays-linear")
+    print(f"profile report: {reports / 'flights-profile.html'}")
+
     step("Done")
     elapsed = time.perf_counter() - started
     print(
@@ -172,8 +234,8 @@ def main() -> None:
         )
     )
     print(
-        "Next stages will add here: profiling and preparation recipes, hyperparameter tuning,\n"
-        "a model registry, real-time endpoints and batch transform, and monitoring."
+        "Next stages will add here: hyperparameter tuning, a model registry, real-time\n"
+        "endpoints with the recipe in an inference pipeline, batch transform, and monitoring."
     )
 
 

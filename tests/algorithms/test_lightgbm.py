@@ -1,14 +1,21 @@
-"""The lightgbm algorithm: metrics per iteration, early stopping, evaluate, threads."""
+"""The lightgbm algorithm: metrics per iteration, early stopping, evaluate, threads, checkpoints."""
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 
 from sagelab.algorithms import get_algorithm
-from sagelab.algorithms.testing import RecordingCallbacks, conformance_data
+from sagelab.algorithms.testing import (
+    FolderCheckpoint,
+    RecordingCallbacks,
+    StopTraining,
+    conformance_data,
+)
 from sagelab.errors import InvalidInput
 
 LightGBM = get_algorithm("lightgbm")
@@ -103,3 +110,83 @@ def test_regression_objectives_train() -> None:
     for objective in ("regression_l1", "huber", "fair", "poisson", "mape", "gamma", "tweedie"):
         algorithm, _ = _train("regressor", num_boost_round=3, objective=objective)
         assert np.isfinite(algorithm.predict(data.X_test).values).all()  # type: ignore[attr-defined]
+
+
+# ---------------------------------------------------------------------- checkpoints
+#: No row or feature sampling: nothing random that a checkpoint cannot hold.
+UNSAMPLED = {"bagging_freq": 0, "feature_fraction": 1.0, "num_threads": 1}
+
+
+def _fit(
+    problem: str,
+    hp: dict[str, Any],
+    checkpoint: FolderCheckpoint | None = None,
+    callbacks: RecordingCallbacks | None = None,
+) -> Any:
+    data = conformance_data(problem)
+    algorithm = LightGBM(hp)
+    algorithm.fit(
+        data.train(), data.validation(), callbacks or RecordingCallbacks(), checkpoint=checkpoint
+    )
+    return algorithm
+
+
+def test_without_sampling_early_stopping_resumes_bit_identical(tmp_path: Path) -> None:
+    hp = {"num_boost_round": 500, "learning_rate": 0.5, "objective": "binary", **UNSAMPLED}
+    hp["early_stopping_rounds"] = 5
+    callbacks = RecordingCallbacks()
+    whole = _fit("binary_classifier", hp, callbacks=callbacks)
+    losses = [v for n, v, _ in callbacks.metrics if n == "validation:binary_logloss"]
+    best = int(np.argmin(losses))
+    k = best + 3  # inside the patience window: the best iteration is before the checkpoint
+    first = FolderCheckpoint(tmp_path)
+    with pytest.raises(StopTraining):
+        _fit("binary_classifier", hp, first, RecordingCallbacks(stop_at=k))
+    assert first.saves[-1] == k
+    second, callbacks = FolderCheckpoint(tmp_path), RecordingCallbacks()
+    resumed = _fit("binary_classifier", hp, second, callbacks)
+    assert resumed.resume_caveat() is None
+    assert second.resumes == [k]
+    assert [v for n, v, _ in callbacks.metrics if n == "validation:binary_logloss"] == losses[k:]
+    assert resumed._booster.current_iteration() == best + 1
+    X = conformance_data("binary_classifier").X_test
+    assert np.array_equal(resumed.predict(X).values, whole.predict(X).values)
+
+
+def test_bagging_resumes_to_a_model_as_good_but_not_the_same(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # SageMaker's defaults: bagging_fraction and feature_fraction 0.9, bagging every iteration.
+    data = conformance_data("regressor")
+    hp = {"num_boost_round": 40, "num_leaves": 8, "early_stopping_rounds": 0, "num_threads": 1}
+    whole = _fit("regressor", hp)
+    with pytest.raises(StopTraining):
+        _fit("regressor", hp, FolderCheckpoint(tmp_path, every=20), RecordingCallbacks(stop_at=20))
+    with caplog.at_level(logging.INFO):
+        resumed = _fit("regressor", hp, FolderCheckpoint(tmp_path, every=20))
+    assert "bagging_fraction=0.9, feature_fraction=0.9 draw from LightGBM's random" in caplog.text
+    p, q = whole.predict(data.X_test).values, resumed.predict(data.X_test).values
+    assert not np.array_equal(p, q)
+    rmse = [float(np.sqrt(np.mean((v - data.y_test) ** 2))) for v in (p, q)]
+    assert abs(rmse[0] - rmse[1]) < 0.05 * rmse[0], rmse
+
+
+@pytest.mark.parametrize("boosting", ["dart", "rf"])
+def test_dart_and_rf_train_without_checkpoints(
+    boosting: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    checkpoint = FolderCheckpoint(tmp_path)
+    hp = {"num_boost_round": 5, "objective": "binary", "boosting": boosting, "num_threads": 1}
+    with caplog.at_level(logging.WARNING):
+        _fit("binary_classifier", hp, checkpoint)
+    assert checkpoint.saves == [] and not any(tmp_path.iterdir())
+    assert f"boosting={boosting!r} does not checkpoint" in caplog.text
+
+
+def test_a_checkpoint_of_another_algorithm_is_refused(tmp_path: Path) -> None:
+    data = conformance_data("binary_classifier")
+    get_algorithm("xgboost")({"num_round": 4, "objective": "binary:logistic"}).fit(
+        data.train(), None, RecordingCallbacks(), checkpoint=FolderCheckpoint(tmp_path)
+    )
+    with pytest.raises(InvalidInput, match="written by 'xgboost', not lightgbm"):
+        _fit("binary_classifier", {"objective": "binary"}, FolderCheckpoint(tmp_path))

@@ -1,7 +1,9 @@
-"""linear-learner: streaming mini-batches, early stopping, regularization, weights, metrics."""
+"""linear-learner: streaming mini-batches, early stopping, regularization, weights, metrics,
+checkpoints."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -12,7 +14,13 @@ from scipy import sparse
 from sklearn.metrics import f1_score, precision_score, recall_score, roc_auc_score
 
 from sagelab.algorithms import InMemorySource, TrainingData, get_algorithm
-from sagelab.algorithms.testing import RecordingCallbacks, conformance_data
+from sagelab.algorithms.testing import (
+    FolderCheckpoint,
+    RecordingCallbacks,
+    StopAfterCheckpoint,
+    StopTraining,
+    conformance_data,
+)
 from sagelab.errors import InvalidInput
 
 Linear = get_algorithm("linear-learner")
@@ -187,3 +195,74 @@ def test_a_diverging_run_says_how_to_fix_it() -> None:
     )
     with pytest.raises(InvalidInput, match="diverged"), np.errstate(all="ignore"):
         algorithm.fit(InMemorySource(data.X_train * 1e3, data.y_train), None, RecordingCallbacks())
+
+
+# ---------------------------------------------------------------------- checkpoints
+#: SGD with momentum and a learning-rate decay that falls mid-epoch, stopping early.
+SGD = {
+    "predictor_type": "regressor",
+    "optimizer": "sgd",
+    "momentum": 0.5,
+    "learning_rate": 0.05,
+    "mini_batch_size": 16,
+    "lr_scheduler_step": 7,
+    "lr_scheduler_factor": 0.9,
+    "epochs": 200,
+    "early_stopping_patience": 2,
+    "early_stopping_tolerance": 0.01,
+}
+
+
+def _fit(
+    hp: dict[str, Any], checkpoint: FolderCheckpoint, callbacks: RecordingCallbacks | None = None
+) -> Any:
+    data = conformance_data(hp["predictor_type"])
+    algorithm = Linear(hp)
+    algorithm.fit(
+        data.train(), data.validation(), callbacks or RecordingCallbacks(), checkpoint=checkpoint
+    )
+    return algorithm
+
+
+def test_sgd_resumes_bit_identical_and_stays_stopped_once_early_stopping_decided(
+    tmp_path: Path,
+) -> None:
+    X = conformance_data("regressor").X_test
+    whole, whole_callbacks = FolderCheckpoint(tmp_path / "whole"), RecordingCallbacks()
+    expected = _fit(SGD, whole, whole_callbacks)
+    stopped_at = whole.saves[-1]
+    assert 3 <= stopped_at < SGD["epochs"]  # early stopping decided after that epoch
+
+    k = stopped_at - 1  # a checkpoint inside the patience window
+    first = FolderCheckpoint(tmp_path / "resumed")
+    with pytest.raises(StopTraining):
+        _fit(SGD, first, StopAfterCheckpoint(checkpoint=first, k=k))
+    second, callbacks = FolderCheckpoint(tmp_path / "resumed"), RecordingCallbacks()
+    resumed = _fit(SGD, second, callbacks)
+    assert (second.resumes, second.saves) == ([k], [stopped_at])
+    assert callbacks.metrics == [m for m in whole_callbacks.metrics if m[2] >= k]
+    assert np.array_equal(resumed.predict(X).values, expected.predict(X).values)
+
+    # From the checkpoint where early stopping decided, even with more epochs to go,
+    # there is nothing left to train: only the final metrics are logged, at the same step.
+    again, callbacks = FolderCheckpoint(tmp_path / "whole"), RecordingCallbacks()
+    final = _fit({**SGD, "epochs": 300}, again, callbacks)
+    assert (again.resumes, again.saves) == ([stopped_at], [])
+    assert "train:objective_loss" not in callbacks.names()
+    assert {s for _, _, s in callbacks.metrics} == {stopped_at}
+    assert np.array_equal(final.predict(X).values, expected.predict(X).values)
+
+
+def test_a_damaged_optimizer_or_rng_state_is_refused(tmp_path: Path) -> None:
+    hp = {"predictor_type": "binary_classifier", "epochs": 2, "mini_batch_size": 64}
+    _fit(hp, FolderCheckpoint(tmp_path))
+    pointer = tmp_path / "checkpoint.json"
+    original = json.loads(pointer.read_text())
+    for key, value in [
+        ("rng", {"bit_generator": "PCG64", "state": "not numbers"}),
+        ("optimizer", {"t": "12", "lr": 0.01, "moments": ["W", "b"]}),
+        ("stale", -1.5),
+    ]:
+        pointer.write_text(json.dumps({**original, "State": {**original["State"], key: value}}))
+        with pytest.raises(InvalidInput, match="checkpoint is damaged"):
+            _fit({**hp, "epochs": 4}, FolderCheckpoint(tmp_path))

@@ -1,16 +1,23 @@
-"""The xgboost algorithm: metrics per round, early stopping, objectives, threads."""
+"""The xgboost algorithm: metrics per round, early stopping, objectives, threads, checkpoints."""
 
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 from scipy import sparse
 
 from sagelab.algorithms import InMemorySource, get_algorithm
-from sagelab.algorithms.testing import RecordingCallbacks, conformance_data
+from sagelab.algorithms.testing import (
+    FolderCheckpoint,
+    RecordingCallbacks,
+    StopTraining,
+    conformance_data,
+)
 from sagelab.errors import InvalidInput
 
 XGBoost = get_algorithm("xgboost")
@@ -125,3 +132,95 @@ def test_feature_importance_uses_the_feature_names() -> None:
     importance = algorithm.feature_importance()
     assert importance is not None and list(importance) == names
     assert sum(importance.values()) > 0
+
+
+# ---------------------------------------------------------------------- checkpoints
+LOGLOSS = {"objective": "binary:logistic", "eval_metric": "logloss", "nthread": 1}
+
+
+def _fit(
+    hp: dict[str, Any],
+    checkpoint: FolderCheckpoint | None = None,
+    callbacks: RecordingCallbacks | None = None,
+) -> Any:
+    data = conformance_data("binary_classifier")
+    algorithm = XGBoost(hp)
+    algorithm.fit(
+        data.train(), data.validation(), callbacks or RecordingCallbacks(), checkpoint=checkpoint
+    )
+    return algorithm
+
+
+def _ubj(algorithm: Any) -> bytes:
+    return bytes(algorithm._booster.save_raw("ubj"))
+
+
+def test_resuming_with_a_larger_num_round_trains_on_to_the_longer_run(tmp_path: Path) -> None:
+    _fit({**LOGLOSS, "num_round": 10}, FolderCheckpoint(tmp_path, every=5))
+    longer, callbacks = FolderCheckpoint(tmp_path, every=5), RecordingCallbacks()
+    resumed = _fit({**LOGLOSS, "num_round": 25}, longer, callbacks)
+    assert (longer.resumes, longer.saves) == ([10], [15, 20, 25])
+    steps = [s for n, _, s in callbacks.metrics if n == "validation:logloss"]
+    assert steps == list(range(10, 25))
+    assert _ubj(resumed) == _ubj(_fit({**LOGLOSS, "num_round": 25}))  # the very same model file
+
+
+def test_early_stopping_resumes_with_its_best_round_so_far(tmp_path: Path) -> None:
+    hp = {**LOGLOSS, "num_round": 300, "eta": 0.5, "early_stopping_rounds": 5}
+    callbacks = RecordingCallbacks()
+    whole = _fit(hp, callbacks=callbacks)
+    losses = [v for n, v, _ in callbacks.metrics if n == "validation:logloss"]
+    best = int(np.argmin(losses))
+    k = best + 3  # inside the patience window: the best round is before the checkpoint
+    first = FolderCheckpoint(tmp_path)
+    with pytest.raises(StopTraining):
+        _fit(hp, first, RecordingCallbacks(stop_at=k))  # check_stop comes after each save
+    assert first.saves[-1] == k
+    second, callbacks = FolderCheckpoint(tmp_path), RecordingCallbacks()
+    resumed = _fit(hp, second, callbacks)
+    assert second.resumes == [k]
+    assert [v for n, v, _ in callbacks.metrics if n == "validation:logloss"] == losses[k:]
+    assert resumed._booster.num_boosted_rounds() == best + 1
+    assert resumed._booster.best_iteration == best
+    assert _ubj(resumed) == _ubj(whole)
+
+
+def test_subsampling_resumes_to_a_model_as_good_but_not_the_same(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    from sklearn.metrics import roc_auc_score
+
+    data = conformance_data("binary_classifier")
+    hp = {**LOGLOSS, "num_round": 40, "eta": 0.1, "subsample": 0.7, "colsample_bytree": 0.7}
+    whole = _fit(hp)
+    with pytest.raises(StopTraining):
+        _fit(hp, FolderCheckpoint(tmp_path, every=20), RecordingCallbacks(stop_at=20))
+    with caplog.at_level(logging.INFO):
+        resumed = _fit(hp, FolderCheckpoint(tmp_path, every=20))
+    assert "subsample=0.7, colsample_bytree=0.7 draw from XGBoost's random generator" in caplog.text
+    p, q = whole.predict(data.X_test).values, resumed.predict(data.X_test).values
+    assert not np.array_equal(p, q)
+    auc = roc_auc_score(data.y_test, p), roc_auc_score(data.y_test, q)
+    assert abs(auc[0] - auc[1]) < 0.02, auc
+
+
+def test_a_checkpoint_of_other_settings_or_data_is_refused(tmp_path: Path) -> None:
+    _fit({**LOGLOSS, "num_round": 10}, FolderCheckpoint(tmp_path, every=5))
+    with pytest.raises(
+        InvalidInput,
+        match=r"eta=0\.3 \(now 0\.1\)\. .*only early_stopping_rounds, nthread, num_round may",
+    ):
+        _fit({**LOGLOSS, "num_round": 10, "eta": 0.1}, FolderCheckpoint(tmp_path))
+    with pytest.raises(InvalidInput, match="holds 10 rounds of xgboost, more than num_round=5"):
+        _fit({**LOGLOSS, "num_round": 5}, FolderCheckpoint(tmp_path))
+    with pytest.raises(InvalidInput, match="seed=0 \\(now 1\\)"):
+        data = conformance_data("binary_classifier")
+        XGBoost({**LOGLOSS, "num_round": 10}, seed=1).fit(
+            data.train(), None, RecordingCallbacks(), checkpoint=FolderCheckpoint(tmp_path)
+        )
+    data = conformance_data("binary_classifier")
+    narrower = InMemorySource(data.X_train[:, :-1], data.y_train)
+    with pytest.raises(InvalidInput, match="trained on 30 features, but the train channel has 29"):
+        XGBoost({**LOGLOSS, "num_round": 10}).fit(
+            narrower, None, RecordingCallbacks(), checkpoint=FolderCheckpoint(tmp_path)
+        )

@@ -6,7 +6,7 @@ import contextlib
 import os
 import signal
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +16,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from sklearn.datasets import dump_svmlight_file, load_breast_cancer, load_diabetes, load_wine
 
+from sagelab.algorithms import get_algorithm
 from sagelab.jobs import JobInfo, JobService
 from sagelab.lake import Catalog, Lake, TableInfo, columns_from_arrow
 from sagelab.session import Session
@@ -25,6 +26,16 @@ from sagelab.training import TrainingService
 XGB_BINARY = {"num_round": 20, "objective": "binary:logistic", "eval_metric": "auc", "nthread": 1}
 LGB_REGRESSION = {"num_boost_round": 30, "objective": "regression", "num_threads": 1}
 LINEAR_MULTICLASS = {"predictor_type": "multiclass_classifier", "epochs": 5, "mini_batch_size": 32}
+
+
+_Linear = get_algorithm("linear-learner")
+
+
+class OneGoLearner(_Linear):  # type: ignore[misc,valid-type]
+    """A plug-in algorithm that cannot checkpoint (linear-learner without the capability)."""
+
+    name = "one-go"
+    capabilities = replace(_Linear.capabilities, checkpoints=False)
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ import time
 import pytest
 from _training_data import XGB_BINARY, Env
 
+from sagelab.algorithms import _registry, register_algorithm
 from sagelab.errors import Conflict, InvalidInput
 from sagelab.jobs import JobInfo
 from sagelab.lake import ARTIFACTS_BUCKET
@@ -63,8 +64,13 @@ def test_stop_within_seconds_then_resume_from_the_checkpoint(env: Env, runaway: 
     assert stopped.status == "Stopped"
     assert time.monotonic() - asked < 5, "the job did not stop within seconds"
     saved = json.loads(lake.get(ARTIFACTS_BUCKET, pointer))
-    round_ = saved["Round"]
+    round_ = saved["Iteration"]
     assert round_ % 25 == 0 and round_ >= 25
+    assert saved["Algorithm"] == "xgboost"
+    # The pointer is copied after the state it names.
+    assert lake.exists(
+        ARTIFACTS_BUCKET, f"training/long-run/checkpoints/{saved['Folder']}/model.ubj"
+    )
     last = _last_step(env, first.name)
     assert last + 1 >= round_
 
@@ -94,10 +100,47 @@ def test_max_runtime_stops_a_runaway_job(env: Env, runaway: str) -> None:
     assert (info.end_time - info.start_time).total_seconds() < 3 + 5
 
 
-def test_resume_needs_an_algorithm_that_checkpoints(env: Env, runaway: str) -> None:
-    env.session.jobs.wait(runaway, timeout=60)
-    info = env.training.submit(
+def test_linear_learner_resumes_at_the_epoch_after_its_checkpoint(env: Env, runaway: str) -> None:
+    jobs, training = env.session.jobs, env.training
+    jobs.wait(runaway, timeout=60)
+    hp = {"predictor_type": "binary_classifier", "epochs": 4, "early_stopping_patience": 10}
+    first = training.submit(
         "linear-learner",
+        str(env.files.cancer_csv),
+        hyperparameters=hp,
+        checkpoint_every=2,
+        wait=True,
+    )
+    assert first.status == "Completed", first.failure_reason
+    # The first checkpoint is always due; the next may fall inside the 2 s between saves.
+    saved = first.result["Checkpoint"]["LastSavedRound"]
+    assert saved in (2, 4) and first.result["Checkpoint"]["ResumedFromRound"] is None
+
+    resumed = training.resume(first.name, hyperparameters={"epochs": 6}, wait=True)
+    assert resumed.status == "Completed", resumed.failure_reason
+    assert resumed.result["Checkpoint"]["ResumedFromRound"] == saved
+    log = "\n".join(jobs.logs(resumed.name))
+    assert f"Resuming from the checkpoint at epoch {saved} of 6" in log
+    steps = [p.step for p in jobs.metrics(resumed.name, "train:objective_loss")]
+    assert steps == list(range(saved, 6))
+
+    # Other settings would make a model no single run makes: the job fails, saying why.
+    changed = training.resume(first.name, hyperparameters={"mini_batch_size": 32}, wait=True)
+    assert changed.status == "Failed"
+    assert "mini_batch_size=1000 (now 32)" in (changed.failure_reason or "")
+
+
+def test_resume_needs_an_algorithm_that_checkpoints(
+    env: Env, runaway: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    env.session.jobs.wait(runaway, timeout=60)
+    # A plug-in that trains in one go, registered in this process only (its job fails to
+    # find it, which leaves a finished job to try resuming).
+    table = _registry._ALGORITHMS
+    monkeypatch.setattr(table, "_registered", dict(table._registered))
+    register_algorithm("one-go", "_training_data:OneGoLearner")
+    info = env.training.submit(
+        "one-go",
         str(env.files.cancer_csv),
         hyperparameters={"predictor_type": "binary_classifier", "epochs": 1},
         wait=True,

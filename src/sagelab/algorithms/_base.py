@@ -7,14 +7,25 @@ and that implements ``fit``, ``predict``, ``save`` and ``load``. The training
 stage turns channels into :class:`DataSource` objects and hands them over; the
 serving stage only ever calls ``load`` and ``predict``.
 
+An algorithm that trains in iterations (boosting rounds, epochs) and declares
+``capabilities.checkpoints`` also takes ``fit(..., checkpoint=...)``: a
+:class:`Checkpoint` folder where it saves its mid-training state and from which a
+restarted job resumes.
+
 Invariants every implementation keeps (the conformance suite checks them):
 
 * ``load(save(m))`` predicts exactly what ``m`` predicts;
 * the same data and the same ``seed`` give the same predictions;
 * a row's prediction does not depend on the other rows or their order;
 * ``fit`` emits only metrics named in :attr:`Algorithm.metrics`;
-* artifacts are in safe formats (native model files, JSON, NumPy ``.npy`` without
-  pickles): loading one never runs code.
+* artifacts and checkpoints are in safe formats (native model files, JSON, NumPy
+  ``.npy`` without pickles): loading one never runs code;
+* with ``capabilities.checkpoints``: a run stopped after its checkpoint at
+  iteration k and fitted again on the same folder continues at iteration k (its
+  metric steps too, not from 0) and ends with the model of an uninterrupted run,
+  bit for bit, unless :meth:`Algorithm.resume_caveat` says why not for its
+  hyperparameters; a checkpoint of another algorithm, seed, feature count or
+  hyperparameters is refused with :class:`~sagelab.errors.InvalidInput`.
 """
 
 from __future__ import annotations
@@ -35,6 +46,7 @@ __all__ = [
     "PROBLEM_TYPES",
     "Algorithm",
     "Capabilities",
+    "Checkpoint",
     "DataSource",
     "InMemorySource",
     "MetricDefinition",
@@ -80,7 +92,8 @@ class Capabilities:
         needs_target: supervised; the train channel must carry labels.
         streams_data: trains from mini-batches read anew each epoch, so memory does
             not grow with the data (``DataSource.batches``); else the data is loaded once.
-        checkpoints: can save mid-training state and resume from it.
+        checkpoints: takes ``fit(..., checkpoint=...)``: saves its mid-training state
+            into the :class:`Checkpoint` folder and resumes from the newest one there.
         early_stopping: stops on a validation metric that stops improving.
     """
 
@@ -211,6 +224,52 @@ class TrainingCallbacks(Protocol):
         """Raise if the job was asked to stop (call between iterations)."""
 
 
+class Checkpoint(Protocol):
+    """Where and when an algorithm saves its mid-training state (``fit(..., checkpoint=...)``).
+
+    The training stage passes one only to algorithms whose ``capabilities.checkpoints``
+    is set; it copies the folder from the job's checkpoint location in the lake before
+    ``fit``, and back after each :meth:`saved` and once more when ``fit`` ends, however
+    it ends. What goes into the folder is the algorithm's business, within these rules:
+
+    * safe formats only (native model files, JSON, ``.npy`` without pickles);
+    * names starting with ``.`` are scratch space and are never copied;
+    * files at the top of the folder are copied after those in its subfolders, so state
+      written into a subfolder and then named by a small file at the top (renamed into
+      place, never written in place) is never seen half-copied;
+    * ``sagelab-training.json`` at the top belongs to the training stage.
+
+    An algorithm asks :meth:`due` after each iteration, saves when told to, then calls
+    :meth:`saved`; at the start of ``fit`` it resumes from the newest state it finds
+    (calling :meth:`resumed`), or refuses state that does not fit its hyperparameters,
+    seed and data with :class:`~sagelab.errors.InvalidInput`. Iterations are counted
+    from 1 ("iteration k" is the state after k rounds or epochs) and metric steps from
+    0, so a run resumed at iteration k logs its next iteration as step k.
+    """
+
+    @property
+    def directory(self) -> Path:
+        """The local folder that holds the checkpoints."""
+        ...
+
+    @property
+    def location(self) -> str:
+        """Where the checkpoints live, for messages (a lake URI, or the folder)."""
+        ...
+
+    def due(self, iteration: int) -> bool:
+        """Whether to save the state after ``iteration`` iterations."""
+        ...
+
+    def saved(self, iteration: int) -> None:
+        """The state after ``iteration`` iterations is complete in the folder."""
+        ...
+
+    def resumed(self, iteration: int) -> None:
+        """``fit`` continues from the state after ``iteration`` iterations."""
+        ...
+
+
 class Algorithm(abc.ABC):
     """A built-in algorithm behind SageMaker-style declarations.
 
@@ -246,12 +305,25 @@ class Algorithm(abc.ABC):
     # ------------------------------------------------------------------ the contract
     @abc.abstractmethod
     def fit(
-        self, train: DataSource, validation: DataSource | None, callbacks: TrainingCallbacks
+        self,
+        train: DataSource,
+        validation: DataSource | None,
+        callbacks: TrainingCallbacks,
+        *,
+        checkpoint: Checkpoint | None = None,
     ) -> None:
         """Train on ``train``; use ``validation`` for its metrics and early stopping.
 
+        Args:
+            train: the train channel.
+            validation: the validation channel, if any.
+            callbacks: where metrics go, and how a stop request arrives.
+            checkpoint: where to save mid-training state and resume from (only for
+                ``capabilities.checkpoints``; others are never given one and may ignore it).
+
         Raises:
-            InvalidInput: data the algorithm cannot use (named, with the fix).
+            InvalidInput: data the algorithm cannot use (named, with the fix), or a
+                checkpoint that does not fit this run.
         """
 
     @abc.abstractmethod
@@ -291,6 +363,13 @@ class Algorithm(abc.ABC):
             InvalidInput: the data does not fit the model.
         """
         return {}
+
+    def resume_caveat(self) -> str | None:
+        """Why a run resumed from a checkpoint would not end bit-identical to an
+        uninterrupted one with these hyperparameters (random draws whose state a
+        checkpoint cannot hold...), or None when it does: the conformance suite then
+        demands the same predictions, bit for bit."""
+        return None
 
     # ------------------------------------------------------------------ helpers for subclasses
     def check_features(self, X: Any) -> None:

@@ -1,4 +1,5 @@
-"""What the built-in algorithms share: optional imports, input checks, labels, the metadata file.
+"""What the built-in algorithms share: optional imports, input checks, labels, the metadata
+file, and the checkpoint format.
 
 Every check here speaks to the user (what was expected, what was got, how to fix
 it) because it is the first thing a training job or an endpoint runs on their data.
@@ -6,25 +7,34 @@ it) because it is the first thing a training job or an endpoint runs on their da
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import importlib
 import json
+import math
 import os
+import re
+import shutil
 import sys
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal, TypeGuard, TypeVar
 
 import numpy as np
 
 from sagelab._version import __version__
-from sagelab.algorithms._base import Algorithm, MetricDefinition, Prediction
+from sagelab.algorithms._base import Algorithm, Checkpoint, MetricDefinition, Prediction
 from sagelab.algorithms._hyperparameters import HyperparameterError
 from sagelab.errors import InvalidInput, NotFound
 
 __all__ = [
+    "CHECKPOINT_FILE",
     "METADATA_FILE",
+    "CheckpointFolder",
+    "EarlyStopping",
+    "ResumePoint",
     "all_cores",
     "as_features",
     "binary_prediction",
@@ -500,3 +510,311 @@ def load_npy(path: Path) -> np.ndarray:
     if not isinstance(array, np.ndarray) or array.dtype.kind not in "fiu":
         raise InvalidInput(f"The model file {str(path)!r} is not a numeric array.")
     return np.asarray(array, dtype=np.float64)
+
+
+# ---------------------------------------------------------------------- checkpoints
+#: The file that names the newest state in a checkpoint folder; replaced, never edited.
+CHECKPOINT_FILE = "checkpoint.json"
+_CHECKPOINT_FORMAT = 1
+_STATE_FOLDER = re.compile(r"^[a-z]+-\d{7}$")
+_STATE_FILE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,99}$")
+_SCRATCH = ".tmp-"
+#: How :class:`EarlyStopping` keeps scores that JSON has no number for.
+_NON_FINITE = ("nan", "inf", "-inf")
+
+
+@dataclass(frozen=True)
+class ResumePoint:
+    """The newest checkpoint, checked: the iterations it holds, its folder, its small state."""
+
+    iteration: int
+    folder: Path
+    state: dict[str, Any]
+
+
+class CheckpointFolder:
+    """The built-in algorithms' checkpoints in a :class:`~sagelab.algorithms._base.Checkpoint`.
+
+    A save writes the state's files into a scratch folder (``.tmp-...``), renames it
+    to ``<unit>-<iteration>`` (``round-0000050``), then replaces ``checkpoint.json``,
+    which names that folder and records the SHA-256 of its files, the small state
+    (early stopping, optimizer counters, the RNG's state as integers) and what the
+    run was: algorithm, hyperparameters, seed, features and rows. Older state folders
+    are deleted last. A crash at any point leaves the previous checkpoint or the new
+    one, never half of one; a damaged file is caught by its checksum before a native
+    library parses it.
+
+    Only the same algorithm with the same hyperparameters (but ``may_change``), seed
+    and number of features resumes a checkpoint: continuing from another run's state
+    would make a model that no single run makes, so anything else is refused. Another
+    number of rows is accepted with a warning: more data arrived.
+
+    Args:
+        checkpoint: what the training stage passed to ``fit``.
+        algorithm: the algorithm that trains.
+        features: the train channel's number of features.
+        rows: its number of rows.
+        unit: what an iteration is called in messages and folder names (``round``).
+        total: the hyperparameter that counts the iterations to train (``num_round``).
+        may_change: hyperparameters that may differ from the checkpoint's (the total,
+            threads, patience).
+        logger: the job's log.
+    """
+
+    def __init__(
+        self,
+        checkpoint: Checkpoint,
+        algorithm: Algorithm,
+        *,
+        features: int,
+        rows: int,
+        unit: str,
+        total: str,
+        may_change: Collection[str],
+        logger: Any,
+    ) -> None:
+        self.checkpoint, self.algorithm = checkpoint, algorithm
+        self.directory = Path(checkpoint.directory)
+        self.features, self.rows = int(features), int(rows)
+        self.unit, self.total = unit, total
+        self.may_change = frozenset(may_change) | {total}
+        self.logger = logger
+
+    # ------------------------------------------------------------------ resuming
+    def resume(self) -> ResumePoint | None:
+        """The newest checkpoint when there is one that fits this run (logged), else None.
+
+        Raises:
+            InvalidInput: a checkpoint that sagelab did not write, that is damaged, or
+                that another algorithm, seed, feature count or hyperparameters wrote,
+                or that holds more iterations than this run is to train.
+        """
+        pointer = self.directory / CHECKPOINT_FILE
+        if not pointer.is_file():
+            return None
+        where = self.checkpoint.location
+        meta = self._read(pointer, where)
+        self._check_identity(meta, where)
+        iteration = meta["Iteration"]
+        total = int(self.algorithm.params[self.total])
+        if iteration > total:
+            raise InvalidInput(
+                f"The checkpoint at {where} holds {iteration} {self.unit}s of "
+                f"{self.algorithm.name}, more than {self.total}={total}. Ask for at least "
+                f"{iteration}, or give the job another checkpoint location."
+            )
+        folder = self.directory / meta["Folder"]
+        for name, digest in meta["Files"].items():
+            path = folder / name
+            if not path.is_file() or _sha256(path) != digest:
+                raise InvalidInput(
+                    f"The checkpoint file {meta['Folder']}/{name} at {where} is missing or "
+                    "damaged (its checksum does not match). Delete the checkpoint to train "
+                    "from the start, or give the job another checkpoint location."
+                )
+        if meta["Rows"] != self.rows:
+            self.logger.warning(
+                "The checkpoint at %s was trained on %d rows; this run has %d. Continuing "
+                "from it on this run's rows.",
+                where,
+                meta["Rows"],
+                self.rows,
+            )
+        self.logger.info(
+            "Resuming from the checkpoint at %s %d of %d.", self.unit, iteration, total
+        )
+        caveat = self.algorithm.resume_caveat()
+        if caveat:
+            self.logger.info(
+                "The %ss after it will not be bit-identical to an uninterrupted run's: %s.",
+                self.unit,
+                caveat,
+            )
+        self.checkpoint.resumed(iteration)
+        return ResumePoint(iteration, folder, dict(meta["State"]))
+
+    def _read(self, pointer: Path, where: str) -> dict[str, Any]:
+        fix = "Delete it to train from the start, or give the job another checkpoint location."
+        try:
+            meta = json.loads(pointer.read_text(encoding="utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise InvalidInput(
+                f"The checkpoint record {CHECKPOINT_FILE} at {where} is not valid JSON "
+                f"({exc}). {fix}"
+            ) from None
+        if not isinstance(meta, dict):
+            raise InvalidInput(f"The checkpoint at {where} is not one sagelab wrote. {fix}")
+        version = meta.get("Format")
+        if _integer(version) and version > _CHECKPOINT_FORMAT:
+            raise InvalidInput(
+                f"The checkpoint at {where} has format {version}; this sagelab reads up to "
+                f"{_CHECKPOINT_FORMAT}. Upgrade sagelab to resume from it."
+            )
+        files = meta.get("Files")
+        well_formed = (
+            version == _CHECKPOINT_FORMAT
+            and isinstance(meta.get("Algorithm"), str)
+            and _integer(meta.get("Iteration"))
+            and meta["Iteration"] >= 1
+            and isinstance(meta.get("Folder"), str)
+            and _STATE_FOLDER.match(meta["Folder"]) is not None
+            and isinstance(files, dict)
+            and all(
+                isinstance(k, str) and _STATE_FILE.match(k) and isinstance(v, str)
+                for k, v in files.items()
+            )
+            and isinstance(meta.get("State"), dict)
+            and isinstance(meta.get("HyperParameters"), dict)
+            and all(_integer(meta.get(k)) for k in ("Seed", "Features", "Rows"))
+        )
+        if not well_formed:
+            raise InvalidInput(f"The checkpoint at {where} is not one sagelab wrote. {fix}")
+        return meta
+
+    def _hyperparameters(self) -> dict[str, Any]:
+        # Through JSON, so what is compared is what a checkpoint can record.
+        return dict(json.loads(json.dumps(self.algorithm.params)))
+
+    def _check_identity(self, meta: Mapping[str, Any], where: str) -> None:
+        other = "give the job another checkpoint location"
+        if meta["Algorithm"] != self.algorithm.name:
+            raise InvalidInput(
+                f"The checkpoint at {where} was written by {meta['Algorithm']!r}, not "
+                f"{self.algorithm.name}; {other}."
+            )
+        if meta["Features"] != self.features:
+            raise InvalidInput(
+                f"The checkpoint at {where} was trained on {meta['Features']} features, but "
+                f"the train channel has {self.features}; resume with the same columns, or "
+                f"{other}."
+            )
+        before, now = meta["HyperParameters"], self._hyperparameters()
+        changed = [
+            f"{k}={before.get(k)!r} (now {now.get(k)!r})"
+            for k in sorted(set(before) | set(now))
+            if k not in self.may_change and before.get(k) != now.get(k)
+        ]
+        if meta["Seed"] != self.algorithm.seed:
+            changed.append(f"seed={meta['Seed']} (now {self.algorithm.seed})")
+        if changed:
+            allowed = ", ".join(sorted(self.may_change))
+            raise InvalidInput(
+                f"The checkpoint at {where} was written by a {self.algorithm.name} run with "
+                f"other settings: {'; '.join(changed)}. Resume with the same hyperparameters "
+                f"and seed (only {allowed} may change), or {other}."
+            )
+
+    # ------------------------------------------------------------------ saving
+    def due(self, iteration: int) -> bool:
+        """Whether to save after ``iteration`` iterations (the training stage decides)."""
+        return bool(self.checkpoint.due(iteration))
+
+    def save(self, iteration: int, state: Mapping[str, Any], write: Callable[[Path], None]) -> None:
+        """Save the state after ``iteration`` iterations, then tell the training stage.
+
+        Args:
+            iteration: iterations done.
+            state: small JSON state (plain numbers, strings, lists, dicts).
+            write: writes the state's files (safe formats only) into the folder given.
+        """
+        name = f"{self.unit}-{iteration:07d}"
+        scratch = self.directory / f"{_SCRATCH}{name}"
+        shutil.rmtree(scratch, ignore_errors=True)
+        scratch.mkdir(parents=True)
+        write(scratch)
+        files = {p.name: _sha256(p) for p in sorted(scratch.iterdir()) if p.is_file()}
+        final = self.directory / name
+        shutil.rmtree(final, ignore_errors=True)
+        scratch.rename(final)
+        meta = {
+            "Format": _CHECKPOINT_FORMAT,
+            "Algorithm": self.algorithm.name,
+            "Iteration": int(iteration),
+            "Folder": name,
+            "Files": files,
+            "State": dict(state),
+            "HyperParameters": self._hyperparameters(),
+            "Seed": self.algorithm.seed,
+            "Features": self.features,
+            "Rows": self.rows,
+            "Time": dt.datetime.now(dt.UTC).isoformat(),
+            "Versions": {"sagelab": __version__},
+        }
+        pointer = self.directory / CHECKPOINT_FILE
+        tmp = self.directory / f"{_SCRATCH}{CHECKPOINT_FILE}"
+        tmp.write_text(json.dumps(meta, indent=2, sort_keys=True), encoding="utf-8")
+        tmp.replace(pointer)
+        for old in self.directory.iterdir():
+            if old.is_dir() and old != final and _STATE_FOLDER.match(old.name):
+                shutil.rmtree(old, ignore_errors=True)
+        self.checkpoint.saved(iteration)
+
+
+def _integer(value: object) -> TypeGuard[int]:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+class EarlyStopping:
+    """The best value so far of a validation metric, and for how long it has not improved.
+
+    The state of early stopping that a checkpoint keeps, so a resumed run stops
+    where an uninterrupted one would. XGBoost's and LightGBM's rule: the first value
+    is the best; a strictly better one (no tolerance) becomes the best and resets the
+    count; training stops once ``rounds`` iterations in a row have not improved.
+
+    Args:
+        rounds: iterations without improvement before stopping.
+        maximize: whether larger values are better.
+        state: what :meth:`state` returned, to continue from.
+
+    Raises:
+        InvalidInput: a ``state`` that is not one this class wrote (a damaged checkpoint).
+    """
+
+    def __init__(self, rounds: int, maximize: bool, state: Mapping[str, Any] | None = None) -> None:
+        self.rounds, self.maximize = int(rounds), bool(maximize)
+        self.best_score: float | None = None
+        self.best_iteration: int | None = None
+        self.stale = 0
+        if state is not None:
+            score, best, stale = (state.get(k) for k in ("best_score", "best_iteration", "stale"))
+            if not (
+                (
+                    score is None
+                    or isinstance(score, float)
+                    or _integer(score)
+                    or score in _NON_FINITE
+                )
+                and (best is None or _integer(best))
+                and _integer(stale)
+            ):
+                raise InvalidInput(
+                    "The early-stopping state in the checkpoint is damaged; delete the "
+                    "checkpoint to train from the start."
+                )
+            self.best_score = None if score is None else float(score)
+            self.best_iteration, self.stale = best, int(stale)
+
+    def update(self, score: float, iteration: int) -> bool:
+        """Record the value after iteration ``iteration`` (counted from 0); True if it is the best."""
+        better = self.best_score is None or (
+            score > self.best_score if self.maximize else score < self.best_score
+        )
+        if better:
+            self.best_score, self.best_iteration, self.stale = score, iteration, 0
+        else:
+            self.stale += 1
+        return better
+
+    @property
+    def should_stop(self) -> bool:
+        return self.stale >= self.rounds
+
+    def state(self) -> dict[str, Any]:
+        """Plain numbers for a checkpoint's JSON (a NaN or infinite score as text)."""
+        score = self.best_score
+        return {
+            "best_score": str(score) if score is not None and not math.isfinite(score) else score,
+            "best_iteration": self.best_iteration,
+            "stale": self.stale,
+        }

@@ -4,6 +4,14 @@ Training goes through ``lightgbm.train``; the artifact is LightGBM's text model
 file (``model.txt``: trees and numbers, no code) next to ``sagelab-model.json``.
 SageMaker picks the objective from the labels; here ``objective`` says it, because
 integer targets of a regression would otherwise turn into classes by surprise.
+
+Checkpoints hold the booster (``model.txt``) and the early-stopping state; a
+resumed run continues with ``init_model=`` for the iterations still to do. Without
+row or feature sampling it ends bit-identical to an uninterrupted run; with
+bagging or feature fractions below 1 (the defaults, SageMaker's) it does not:
+LightGBM's random generators restart from the seed when training continues from
+a saved model, so the iterations after a checkpoint draw other samples.
+``boosting='dart'`` and ``'rf'`` do not checkpoint (see ``_NO_CHECKPOINTS``).
 """
 
 from __future__ import annotations
@@ -18,12 +26,15 @@ from sagelab.algorithms import _metrics as M
 from sagelab.algorithms._base import (
     Algorithm,
     Capabilities,
+    Checkpoint,
     DataSource,
     MetricDefinition,
     Prediction,
     TrainingCallbacks,
 )
 from sagelab.algorithms._common import (
+    CheckpointFolder,
+    EarlyStopping,
     as_features,
     binary_prediction,
     check_thread_count,
@@ -58,6 +69,15 @@ _REGRESSION = (
     "tweedie",
 )
 _CLASSIFICATION = ("binary", "multiclass")
+
+#: Hyperparameters a resumed run may change: how far to train, how patient early
+#: stopping is, threads. Every other one shapes the trees a checkpoint holds.
+_MAY_CHANGE_ON_RESUME = ("num_boost_round", "early_stopping_rounds", "num_threads")
+#: Boosting types that cannot continue from a saved model, and why.
+_NO_CHECKPOINTS = {
+    "dart": "its tree weights and the state of its drops are not in the model file",
+    "rf": "LightGBM cannot continue a random forest from a saved model",
+}
 
 #: Lower bounds of the labels some objectives need: (bound, open?).
 _LABEL_FLOOR: dict[str, tuple[float, bool]] = {
@@ -257,7 +277,11 @@ class LightGBMAlgorithm(Algorithm):
         channels=("train", "validation", "test"),
     )
     capabilities: ClassVar[Capabilities] = Capabilities(
-        sparse_input=True, needs_target=True, streams_data=False, early_stopping=True
+        sparse_input=True,
+        needs_target=True,
+        streams_data=False,
+        checkpoints=True,
+        early_stopping=True,
     )
     help: ClassVar[str] = (
         "Gradient-boosted trees (LightGBM) for classification and regression, with "
@@ -341,12 +365,23 @@ class LightGBMAlgorithm(Algorithm):
         return params
 
     def fit(
-        self, train: DataSource, validation: DataSource | None, callbacks: TrainingCallbacks
+        self,
+        train: DataSource,
+        validation: DataSource | None,
+        callbacks: TrainingCallbacks,
+        *,
+        checkpoint: Checkpoint | None = None,
     ) -> None:
         """Train with ``lightgbm.train``, logging the metric at every iteration.
 
+        With a ``checkpoint`` (not for ``boosting='dart'`` or ``'rf'``), the booster
+        and the early-stopping state are saved whenever it is due, and a run that
+        finds one continues from it for the iterations still to do (steps of its
+        metrics continue too).
+
         Raises:
-            InvalidInput: unusable features or labels.
+            InvalidInput: unusable features or labels, or a checkpoint that does not
+                fit this run.
             AlgorithmError: LightGBM failed for another reason.
         """
         lgb = require("lightgbm", self.name, "lightgbm")
@@ -355,42 +390,97 @@ class LightGBMAlgorithm(Algorithm):
         y, num_classes = self._labels(data.y, "train", self.params["num_class"])
         self.feature_names = list(data.feature_names) or [f"f{i}" for i in range(X.shape[1])]
         params = self._train_params(num_classes)
-        try:
-            dtrain = lgb.Dataset(X, y, params=params, free_raw_data=True)
-            sets, names = [dtrain], ["train"]
-            if validation is not None:
-                vdata = validation.load()
-                Xv = as_features(vdata.X, algorithm=self.name, sparse_ok=True, allow_missing=True)
-                self.check_features(Xv)
-                yv, _ = self._labels(vdata.y, "validation", num_classes)
-                sets.append(lgb.Dataset(Xv, yv, reference=dtrain, params=params))
-                names.append("validation")
-            hooks: list[Any] = [_metric_logger(callbacks)]
-            rounds = self.params["early_stopping_rounds"]
-            if validation is not None and rounds > 0 and self.params["boosting"] != "dart":
-                hooks.append(lgb.early_stopping(rounds, first_metric_only=True, verbose=False))
-            booster = lgb.train(
-                params,
-                dtrain,
-                num_boost_round=self.params["num_boost_round"],
-                valid_sets=sets,
-                valid_names=names,
-                callbacks=hooks,
+        valid: tuple[Any, np.ndarray] | None = None
+        if validation is not None:
+            vdata = validation.load()
+            Xv = as_features(vdata.X, algorithm=self.name, sparse_ok=True, allow_missing=True)
+            self.check_features(Xv)
+            valid = (Xv, self._labels(vdata.y, "validation", num_classes)[0])
+        boosting = self.params["boosting"]
+        folder = resume = None
+        if checkpoint is not None and boosting in _NO_CHECKPOINTS:
+            callbacks.logger.warning(
+                "lightgbm with boosting=%r does not checkpoint: %s. Training without checkpoints.",
+                boosting,
+                _NO_CHECKPOINTS[boosting],
             )
+        elif checkpoint is not None:
+            folder = CheckpointFolder(
+                checkpoint,
+                self,
+                features=X.shape[1],
+                rows=X.shape[0],
+                unit="iteration",
+                total="num_boost_round",
+                may_change=_MAY_CHANGE_ON_RESUME,
+                logger=callbacks.logger,
+            )
+            resume = folder.resume()
+        rounds = self.params["early_stopping_rounds"]
+        stopper = None
+        if validation is not None and rounds > 0 and boosting != "dart":
+            saved = None if resume is None else resume.state.get("early_stopping")
+            stopper = EarlyStopping(rounds, _METRICS[self._metric()][0] == "Maximize", saved)
+        remaining = self.params["num_boost_round"] - (0 if resume is None else resume.iteration)
+        try:
+            init_model = None
+            if resume is not None:
+                text = (resume.folder / MODEL_FILE).read_text(encoding="utf-8")
+                init_model = lgb.Booster(model_str=text)
+            stopped = stopper is not None and stopper.should_stop
+            if init_model is not None and (remaining == 0 or stopped):
+                booster = init_model  # the checkpoint is where this run ends
+            else:
+                dtrain = lgb.Dataset(X, y, params=params, free_raw_data=True)
+                sets, names = [dtrain], ["train"]
+                if valid is not None:
+                    sets.append(lgb.Dataset(*valid, reference=dtrain, params=params))
+                    names.append("validation")
+                booster = lgb.train(
+                    params,
+                    dtrain,
+                    num_boost_round=remaining,
+                    valid_sets=sets,
+                    valid_names=names,
+                    callbacks=[_iteration_hook(lgb, callbacks, stopper=stopper, folder=folder)],
+                    init_model=init_model,
+                )
         except lgb.basic.LightGBMError as exc:
             raise AlgorithmError(f"LightGBM failed to train: {str(exc).splitlines()[0]}") from exc
-        best = booster.best_iteration if booster.best_iteration > 0 else None
-        if best is not None:
+        best = None
+        if stopper is not None and stopper.best_iteration is not None:
+            best = stopper.best_iteration + 1
             callbacks.logger.info(
                 "lightgbm kept %d of %d iterations (best validation %s).",
                 best,
-                booster.current_iteration(),
+                best + stopper.stale,
                 self._metric(),
             )
         # Rebuilt from its text form: keeps only the best iterations, drops the
         # training data, and predicts exactly what a loaded copy predicts.
         self._booster = lgb.Booster(model_str=booster.model_to_string(num_iteration=best))
         self._num_classes = num_classes
+
+    def resume_caveat(self) -> str | None:
+        """Bagging and feature fractions: their random draws restart at the checkpoint."""
+        p = self.params
+        if p["boosting"] in _NO_CHECKPOINTS:
+            return (
+                f"boosting={p['boosting']!r} does not checkpoint: {_NO_CHECKPOINTS[p['boosting']]}"
+            )
+        sampled = []
+        if p["bagging_freq"] > 0 and p["bagging_fraction"] < 1:
+            sampled.append(f"bagging_fraction={p['bagging_fraction']:g}")
+        sampled += [
+            f"{k}={p[k]:g}" for k in ("feature_fraction", "feature_fraction_bynode") if p[k] < 1
+        ]
+        if not sampled:
+            return None
+        return (
+            f"{', '.join(sampled)} draw from LightGBM's random generators, which restart from "
+            "the seed when training continues from a saved model, so the iterations after a "
+            "checkpoint draw other samples"
+        )
 
     # ------------------------------------------------------------------ prediction
     def _model(self) -> Any:
@@ -516,14 +606,40 @@ class LightGBMAlgorithm(Algorithm):
         return instance
 
 
-def _metric_logger(callbacks: TrainingCallbacks) -> Any:
-    """A LightGBM callback that logs each iteration's metrics and honours stop requests."""
+def _iteration_hook(
+    lgb: Any,
+    callbacks: TrainingCallbacks,
+    *,
+    stopper: EarlyStopping | None,
+    folder: CheckpointFolder | None,
+) -> Any:
+    """A LightGBM callback for each iteration: log its metrics, checkpoint, honour stops,
+    stop early.
 
-    def log(env: Any) -> None:
-        for data_name, metric, value, *_ in env.evaluation_result_list:
+    LightGBM counts iterations over the whole run, also after ``init_model``, so the
+    steps of a resumed run continue. Early stopping follows ``lightgbm.early_stopping``
+    (the validation metric, keeping the best iterations), with its state in checkpoints;
+    the iteration that triggers it is logged and checkpointed first.
+    """
+
+    def hook(env: Any) -> None:
+        best_score: list[tuple[str, str, float | None, bool]] = []
+        for data_name, metric, value, higher_better, *_ in env.evaluation_result_list:
             callbacks.log_metric(f"{data_name}:{metric}", float(value), step=env.iteration)
-        callbacks.check_stop()
+            if stopper is not None and data_name == "validation" and not best_score:
+                stopper.update(float(value), env.iteration)
+                best_score = [(data_name, metric, stopper.best_score, higher_better)]
+        done = env.iteration + 1
+        if folder is not None and folder.due(done):
+            text = env.model.model_to_string(num_iteration=-1)
 
-    # Run before early stopping, so the iteration that triggers it is logged too.
-    log.order = 5  # type: ignore[attr-defined]
-    return log
+            def write(path: Path) -> None:
+                (path / MODEL_FILE).write_text(text, encoding="utf-8")
+
+            state = {"early_stopping": None if stopper is None else stopper.state()}
+            folder.save(done, state, write)
+        callbacks.check_stop()
+        if stopper is not None and stopper.should_stop:
+            raise lgb.callback.EarlyStopException(stopper.best_iteration, best_score)
+
+    return hook

@@ -14,6 +14,12 @@ for a few matrix products.
 
 The artifact is two ``.npy`` arrays (weights and bias, with the normalization
 folded in) saved without pickles, plus ``sagelab-model.json``.
+
+A checkpoint is the state at the end of an epoch: weights, the best epoch's
+weights, the optimizer's moments (``.npy``), its step and learning rate, the
+shuffling RNG's state (plain integers), and early stopping's counters (JSON). A
+resumed run recomputes the normalization in its first pass, restores that state
+and starts the next epoch: it ends bit-identical to an uninterrupted run.
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
@@ -30,12 +37,15 @@ from sagelab.algorithms import _metrics as M
 from sagelab.algorithms._base import (
     Algorithm,
     Capabilities,
+    Checkpoint,
     DataSource,
     MetricDefinition,
     Prediction,
     TrainingCallbacks,
 )
 from sagelab.algorithms._common import (
+    CheckpointFolder,
+    ResumePoint,
     as_features,
     binary_prediction,
     check_thread_count,
@@ -61,6 +71,10 @@ __all__ = ["LinearLearner"]
 
 WEIGHTS_FILE = "weights.npy"
 BIAS_FILE = "bias.npy"
+
+#: Hyperparameters a resumed run may change: how far to train and when to stop early.
+#: Every other one shapes the weights a checkpoint holds.
+_MAY_CHANGE_ON_RESUME = ("epochs", "early_stopping_patience", "early_stopping_tolerance")
 
 #: Rows shuffled together, in mini-batches: bounds memory while breaking up runs of
 #: one label in data that arrives sorted.
@@ -296,6 +310,131 @@ class _Optimizer:
         if self.schedule and self.t % self.decay_every == 0:
             self.lr = max(self.lr * self.factor, self.floor)
 
+    def snapshot(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+        """Its counters (JSON) and moments (arrays by file stem), for a checkpoint."""
+        arrays = {
+            f"optimizer_{key}_{i}": moment
+            for key, pair in self.state.items()
+            for i, moment in enumerate(pair)
+        }
+        return {"t": self.t, "lr": self.lr, "moments": sorted(self.state)}, arrays
+
+    def restore(self, state: Any, arrays: Mapping[str, np.ndarray]) -> None:
+        """Continue from a :meth:`snapshot` (``arrays`` has the moments' files loaded).
+
+        Raises:
+            InvalidInput: the counters are not numbers (a damaged checkpoint).
+        """
+        if not (
+            isinstance(state, dict)
+            and isinstance(state.get("t"), int)
+            and isinstance(state.get("lr"), float)
+            and state.get("moments")
+            == sorted(k for k in ("W", "b") if f"optimizer_{k}_0" in arrays)
+        ):
+            raise InvalidInput(_DAMAGED)
+        self.t, self.lr = int(state["t"]), float(state["lr"])
+        self.state = {
+            key: [arrays[f"optimizer_{key}_0"], arrays[f"optimizer_{key}_1"]]
+            for key in state["moments"]
+        }
+
+
+_DAMAGED = (
+    "The linear-learner checkpoint is damaged; delete it to train from the start, or give "
+    "the job another checkpoint location."
+)
+
+
+@dataclass
+class _Progress:
+    """Where training stands at the end of an epoch, besides the optimizer and the RNG."""
+
+    W: np.ndarray
+    b: np.ndarray
+    best_W: np.ndarray
+    best_b: np.ndarray
+    best_loss: float = math.inf
+    reference: float = math.inf
+    stale: int = 0
+    epochs: int = 0
+    stopped: bool = False
+
+    def save(self, folder: CheckpointFolder, optimizer: _Optimizer, rng: Any) -> None:
+        counters, moments = optimizer.snapshot()
+        arrays = {
+            "weights": self.W,
+            "bias": self.b,
+            "best_weights": self.best_W,
+            "best_bias": self.best_b,
+            **moments,
+        }
+        state = {
+            "best_loss": _json_number(self.best_loss),
+            "reference": _json_number(self.reference),
+            "stale": self.stale,
+            "stopped": self.stopped,
+            "optimizer": counters,
+            # PCG64's state: 128-bit integers, which JSON keeps exactly.
+            "rng": rng.bit_generator.state,
+        }
+
+        def write(path: Path) -> None:
+            for stem, array in arrays.items():
+                save_npy(path / f"{stem}.npy", array)
+
+        folder.save(self.epochs, state, write)
+
+    def restore(self, point: ResumePoint, optimizer: _Optimizer, rng: Any) -> None:
+        """Continue from a checkpoint written by :meth:`save`.
+
+        Raises:
+            NotFound: a file of the checkpoint is missing.
+            InvalidInput: arrays of other shapes or unreadable counters (a damaged checkpoint).
+        """
+        shapes = {"W": self.W.shape, "b": self.b.shape}
+
+        def array(stem: str, shape: tuple[int, ...]) -> np.ndarray:
+            loaded = load_npy(point.folder / f"{stem}.npy")
+            if loaded.shape != shape:
+                raise InvalidInput(_DAMAGED)
+            return loaded
+
+        state = point.state
+        counters = state.get("optimizer")
+        moments = counters.get("moments") if isinstance(counters, dict) else None
+        if not isinstance(moments, list) or not set(moments) <= set(shapes):
+            raise InvalidInput(_DAMAGED)
+        loaded = {
+            f"optimizer_{key}_{i}": array(f"optimizer_{key}_{i}", shapes[key])
+            for key in moments
+            for i in (0, 1)
+        }
+        optimizer.restore(counters, loaded)
+        best_loss, reference = state.get("best_loss"), state.get("reference")
+        if not (
+            all(v is None or isinstance(v, float) for v in (best_loss, reference))
+            and isinstance(state.get("stale"), int)
+            and isinstance(state.get("stopped"), bool)
+        ):
+            raise InvalidInput(_DAMAGED)
+        try:
+            rng.bit_generator.state = state.get("rng")
+        except (TypeError, ValueError, KeyError):
+            raise InvalidInput(_DAMAGED) from None
+        self.W, self.b = array("weights", self.W.shape), array("bias", self.b.shape)
+        self.best_W = array("best_weights", self.W.shape)
+        self.best_b = array("best_bias", self.b.shape)
+        self.best_loss = math.inf if best_loss is None else best_loss
+        self.reference = math.inf if reference is None else reference
+        self.stale, self.stopped = int(state["stale"]), bool(state["stopped"])
+        self.epochs = point.iteration
+
+
+def _json_number(value: float) -> float | None:
+    """A loss for JSON, which has no infinity (the best before the first epoch)."""
+    return value if math.isfinite(value) else None
+
 
 class LinearLearner(Algorithm):
     """SageMaker's linear learner: logistic, softmax or regression losses on a linear model.
@@ -328,7 +467,11 @@ class LinearLearner(Algorithm):
         channels=("train", "validation", "test"),
     )
     capabilities: ClassVar[Capabilities] = Capabilities(
-        sparse_input=True, needs_target=True, streams_data=True, early_stopping=True
+        sparse_input=True,
+        needs_target=True,
+        streams_data=True,
+        checkpoints=True,
+        early_stopping=True,
     )
     help: ClassVar[str] = (
         "Linear models (logistic, softmax, least squares) trained by mini-batch SGD or Adam "
@@ -414,13 +557,23 @@ class LinearLearner(Algorithm):
 
     # ------------------------------------------------------------------ training
     def fit(
-        self, train: DataSource, validation: DataSource | None, callbacks: TrainingCallbacks
+        self,
+        train: DataSource,
+        validation: DataSource | None,
+        callbacks: TrainingCallbacks,
+        *,
+        checkpoint: Checkpoint | None = None,
     ) -> None:
         """Stream mini-batches for ``epochs`` epochs with early stopping on the loss.
 
+        With a ``checkpoint``, the state at the end of an epoch is saved whenever it
+        is due, and a run that finds one continues at the start of the next epoch
+        (steps of its metrics continue too).
+
         Raises:
             InvalidInput: unusable features or labels (every train label is checked in
-                the first pass, before any update).
+                the first pass, before any update), or a checkpoint that does not fit
+                this run.
         """
         self.feature_names, self._num_classes = [], None
         stats = self._scan(train, callbacks)
@@ -444,15 +597,31 @@ class LinearLearner(Algorithm):
         batch_size = self.params["mini_batch_size"]
         optimizer = _Optimizer(self.params, max(1, math.ceil(stats.rows / batch_size)))
         rng = np.random.default_rng(self.seed)
-        W, b = np.zeros((d, outputs)), np.zeros(outputs)
-        best = (math.inf, W.copy(), b.copy())
-        reference, stale = math.inf, 0
+        zeros = np.zeros((d, outputs)), np.zeros(outputs)
+        run = _Progress(*zeros, zeros[0].copy(), zeros[1].copy())
+        folder = None
+        if checkpoint is not None:
+            folder = CheckpointFolder(
+                checkpoint,
+                self,
+                features=d,
+                rows=stats.rows,
+                unit="epoch",
+                total="epochs",
+                may_change=_MAY_CHANGE_ON_RESUME,
+                logger=callbacks.logger,
+            )
+            point = folder.resume()
+            if point is not None:
+                run.restore(point, optimizer, rng)
+        W, b = run.W, run.b
         patience, tolerance = (
             self.params["early_stopping_patience"],
             self.params["early_stopping_tolerance"],
         )
-        epoch = 0
-        for epoch in range(self.params["epochs"]):
+        for epoch in range(run.epochs, self.params["epochs"]):
+            if run.stopped:  # resumed from the epoch where early stopping decided
+                break
             total, rows = 0.0, 0
             for X, y in self._read(train, batch_size * _SHUFFLE_WINDOW, "train", callbacks):
                 A = _normalize(X, mean, scale)
@@ -476,27 +645,32 @@ class LinearLearner(Algorithm):
                     f"{self.name} diverged (the loss became {monitored}); lower learning_rate "
                     "or keep normalize_data on."
                 )
-            if monitored < best[0]:
-                best = (monitored, W.copy(), b.copy())
+            if monitored < run.best_loss:
+                run.best_loss, run.best_W, run.best_b = monitored, W.copy(), b.copy()
             # SageMaker's rule: an improvement smaller than the tolerance, relative to
             # the best loss so far, does not reset the patience.
+            reference = run.reference
             if reference - monitored > tolerance * abs(reference) or not math.isfinite(reference):
-                reference, stale = monitored, 0
+                run.reference, run.stale = monitored, 0
             else:
-                stale += 1
-                if stale >= patience:
-                    callbacks.logger.info(
-                        "linear-learner stopped early after epoch %d: the loss has not improved "
-                        "by a relative %g for %d epochs.",
-                        epoch,
-                        tolerance,
-                        patience,
-                    )
-                    break
-        self._weights, self._bias = _fold(best[1], best[2], mean, scale, y_mean, y_scale)
+                run.stale += 1
+                run.stopped = run.stale >= patience
+            run.epochs = epoch + 1
+            if folder is not None and folder.due(run.epochs):
+                run.save(folder, optimizer, rng)
+            if run.stopped:
+                callbacks.logger.info(
+                    "linear-learner stopped early after epoch %d: the loss has not improved "
+                    "by a relative %g for %d epochs.",
+                    epoch,
+                    tolerance,
+                    patience,
+                )
+                break
+        self._weights, self._bias = _fold(run.best_W, run.best_b, mean, scale, y_mean, y_scale)
         if validation is not None:
             for name, value in self.evaluate(validation, "validation", callbacks=callbacks).items():
-                callbacks.log_metric(name, value, step=epoch + 1)
+                callbacks.log_metric(name, value, step=run.epochs)
 
     def _class_weights(self, stats: _Stats) -> np.ndarray | None:
         problem = self.problem_type()

@@ -4,6 +4,11 @@ Training goes through XGBoost's native API (``xgboost.train`` over a ``DMatrix``
 with ``evals`` and callbacks), so a model here equals the one a direct call with
 the same parameters and seed gives. The artifact is XGBoost's own UBJSON model
 file, which holds trees and numbers only, next to ``sagelab-model.json``.
+
+Checkpoints hold the booster (UBJSON) and the early-stopping state; a resumed run
+continues with ``xgb_model=`` for the rounds still to do and ends bit-identical to
+an uninterrupted one, unless rows or columns are subsampled: XGBoost's random
+generator is not in the model file, so the rounds after the checkpoint draw anew.
 """
 
 from __future__ import annotations
@@ -18,12 +23,15 @@ import numpy as np
 from sagelab.algorithms._base import (
     Algorithm,
     Capabilities,
+    Checkpoint,
     DataSource,
     MetricDefinition,
     Prediction,
     TrainingCallbacks,
 )
 from sagelab.algorithms._common import (
+    CheckpointFolder,
+    EarlyStopping,
     as_features,
     binary_prediction,
     check_thread_count,
@@ -59,6 +67,12 @@ _REGRESSION = (
     "count:poisson",
     "reg:gamma",
 )
+
+#: Hyperparameters a resumed run may change: how far to train, how patient early
+#: stopping is, threads. Every other one shapes the trees a checkpoint holds.
+_MAY_CHANGE_ON_RESUME = ("num_round", "early_stopping_rounds", "nthread")
+#: Hyperparameters that draw from XGBoost's random generator when below 1.
+_SAMPLING = ("subsample", "colsample_bytree", "colsample_bylevel", "colsample_bynode")
 
 #: Lower bounds of the labels some regression objectives need: (bound, open?).
 _LABEL_FLOOR: dict[str, tuple[float, bool]] = {
@@ -275,7 +289,11 @@ class XGBoostAlgorithm(Algorithm):
         channels=("train", "validation", "test"),
     )
     capabilities: ClassVar[Capabilities] = Capabilities(
-        sparse_input=True, needs_target=True, streams_data=False, early_stopping=True
+        sparse_input=True,
+        needs_target=True,
+        streams_data=False,
+        checkpoints=True,
+        early_stopping=True,
     )
     help: ClassVar[str] = (
         "Gradient-boosted trees (XGBoost) for classification and regression, with "
@@ -366,13 +384,22 @@ class XGBoostAlgorithm(Algorithm):
         return params
 
     def fit(
-        self, train: DataSource, validation: DataSource | None, callbacks: TrainingCallbacks
+        self,
+        train: DataSource,
+        validation: DataSource | None,
+        callbacks: TrainingCallbacks,
+        *,
+        checkpoint: Checkpoint | None = None,
     ) -> None:
         """Train with ``xgboost.train``, logging every eval metric at every round.
 
+        With a ``checkpoint``, the booster and the early-stopping state are saved
+        whenever it is due, and a run that finds one continues from it for the rounds
+        still to do (steps of its metrics continue too).
+
         Raises:
-            InvalidInput: unusable features or labels, or early stopping without a
-                validation channel.
+            InvalidInput: unusable features or labels, early stopping without a
+                validation channel, or a checkpoint that does not fit this run.
             AlgorithmError: XGBoost failed for another reason.
         """
         xgb = require("xgboost", self.name, "xgboost")
@@ -395,26 +422,39 @@ class XGBoostAlgorithm(Algorithm):
             self.check_features(Xv)
             yv, _ = self._labels(vdata.y, "validation", num_classes)
             evals.append((xgb.DMatrix(Xv, label=yv, nthread=threads), "validation"))
-        hooks = [_metric_logger(xgb, callbacks)]
-        if rounds is not None:
-            last = self._eval_metrics()[-1]
-            hooks.append(
-                xgb.callback.EarlyStopping(
-                    rounds=rounds,
-                    metric_name=last,
-                    data_name="validation",
-                    maximize=_METRICS[last][0] == "Maximize",
-                    save_best=True,
-                )
+        folder = resume = None
+        if checkpoint is not None:
+            folder = CheckpointFolder(
+                checkpoint,
+                self,
+                features=X.shape[1],
+                rows=X.shape[0],
+                unit="round",
+                total="num_round",
+                may_change=_MAY_CHANGE_ON_RESUME,
+                logger=callbacks.logger,
             )
+            resume = folder.resume()
+        start = 0 if resume is None else resume.iteration
+        metric = self._eval_metrics()[-1]
+        stopper = None
+        if rounds is not None:
+            saved = None if resume is None else resume.state.get("early_stopping")
+            stopper = EarlyStopping(rounds, _METRICS[metric][0] == "Maximize", saved)
+        hook = _round_hook(
+            xgb, callbacks, start=start, metric=metric, stopper=stopper, folder=folder
+        )
         try:
             booster = xgb.train(
                 self._booster_params(num_classes),
                 dtrain,
-                num_boost_round=self.params["num_round"],
+                num_boost_round=self.params["num_round"] - start,
                 evals=evals,
-                callbacks=hooks,
+                callbacks=[hook],
                 verbose_eval=False,
+                xgb_model=None
+                if resume is None
+                else bytearray((resume.folder / MODEL_FILE).read_bytes()),
             )
         except xgb.core.XGBoostError as exc:
             raise AlgorithmError(f"XGBoost failed to train: {_message(exc)}") from exc
@@ -423,10 +463,20 @@ class XGBoostAlgorithm(Algorithm):
                 "xgboost kept %d of %d rounds (best validation %s).",
                 booster.num_boosted_rounds(),
                 self.params["num_round"],
-                self._eval_metrics()[-1],
+                metric,
             )
         self._booster = booster
         self._num_classes = num_classes
+
+    def resume_caveat(self) -> str | None:
+        """Subsampled rows or columns: their random draws restart at the checkpoint."""
+        sampled = [f"{k}={self.params[k]:g}" for k in _SAMPLING if self.params[k] < 1]
+        if not sampled:
+            return None
+        return (
+            f"{', '.join(sampled)} draw from XGBoost's random generator, whose state is not "
+            "in the model file, so the rounds after a checkpoint draw other samples"
+        )
 
     # ------------------------------------------------------------------ prediction
     def _model(self) -> Any:
@@ -539,18 +589,57 @@ class XGBoostAlgorithm(Algorithm):
         return instance
 
 
-def _metric_logger(xgb: Any, callbacks: TrainingCallbacks) -> Any:
-    """An XGBoost callback that logs each round's metrics and honours stop requests."""
+def _round_hook(
+    xgb: Any,
+    callbacks: TrainingCallbacks,
+    *,
+    start: int,
+    metric: str,
+    stopper: EarlyStopping | None,
+    folder: CheckpointFolder | None,
+) -> Any:
+    """An XGBoost callback for each round: log its metrics, stop early, checkpoint, honour stops.
 
-    class _Logger(xgb.callback.TrainingCallback):
+    Rounds are counted over the whole run: a run resumed at round ``start`` logs its
+    first round as step ``start``. Early stopping follows ``xgboost.callback.EarlyStopping``
+    (the last eval metric on validation, keeping the best rounds), with its state kept in
+    checkpoints.
+    """
+
+    class _Hook(xgb.callback.TrainingCallback):
+        def before_iteration(self, model: Any, epoch: int, evals_log: Any) -> bool:
+            # Resumed from a checkpoint taken as early stopping decided: nothing to add.
+            return stopper is not None and stopper.should_stop
+
         def after_iteration(self, model: Any, epoch: int, evals_log: dict[str, Any]) -> bool:
+            done = start + epoch + 1
             for data_name, series in evals_log.items():
-                for metric, values in series.items():
-                    callbacks.log_metric(f"{data_name}:{metric}", float(values[-1]), step=epoch)
-            callbacks.check_stop()
-            return False
+                for name, values in series.items():
+                    callbacks.log_metric(f"{data_name}:{name}", float(values[-1]), step=done - 1)
+            if stopper is not None:
+                score = float(evals_log["validation"][metric][-1])
+                if stopper.update(score, done - 1):
+                    model.set_attr(best_score=str(score), best_iteration=str(done - 1))
+            if folder is not None and folder.due(done):
 
-    return _Logger()
+                def write(path: Path) -> None:
+                    (path / MODEL_FILE).write_bytes(bytes(model.save_raw("ubj")))
+
+                state = {"early_stopping": None if stopper is None else stopper.state()}
+                folder.save(done, state, write)
+            callbacks.check_stop()
+            return stopper is not None and stopper.should_stop
+
+        def after_training(self, model: Any) -> Any:
+            if stopper is None or stopper.best_iteration is None:
+                return model
+            best, score = stopper.best_iteration, stopper.best_score
+            model = model[: best + 1]
+            model.best_iteration = best
+            model.best_score = score
+            return model
+
+    return _Hook()
 
 
 def _message(exc: Exception) -> str:

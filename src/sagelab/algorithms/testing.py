@@ -4,9 +4,9 @@ Like scikit-learn's ``check_estimator``, each check is a plain function of an
 algorithm class and a scratch directory that raises :class:`ConformanceFailure`
 (an ``AssertionError``) naming what broke. The declared capabilities decide which
 checks apply: the sparse check only for ``sparse_input``, the streaming check only
-for ``streams_data``, label checks only for ``needs_target``. A test module runs
-them over every registered algorithm, so a new one is checked as soon as it is
-registered::
+for ``streams_data``, the checkpoint checks only for ``checkpoints``, label checks
+only for ``needs_target``. A test module runs them over every registered
+algorithm, so a new one is checked as soon as it is registered::
 
     import pytest
     from sagelab.algorithms import algorithm_names, get_algorithm
@@ -41,6 +41,7 @@ from sagelab.algorithms._base import (
     PROBLEM_TYPES,
     Algorithm,
     Capabilities,
+    Checkpoint,
     InMemorySource,
     Prediction,
     TrainingData,
@@ -52,7 +53,9 @@ __all__ = [
     "Check",
     "ConformanceFailure",
     "Dataset",
+    "FolderCheckpoint",
     "RecordingCallbacks",
+    "StopAfterCheckpoint",
     "StopTraining",
     "algorithm_checks",
     "check_algorithm",
@@ -101,6 +104,49 @@ class RecordingCallbacks:
 
     def names(self) -> set[str]:
         return {name for name, _, _ in self.metrics}
+
+
+@dataclass
+class FolderCheckpoint:
+    """A :class:`~sagelab.algorithms._base.Checkpoint` over a local folder that records
+    what the algorithm reports (the training stage's also copies it to the lake).
+
+    Args:
+        directory: the folder (created by the algorithm when it first saves).
+        every: save after every this many iterations.
+    """
+
+    directory: Path
+    every: int = 1
+    saves: list[int] = field(default_factory=list)
+    resumes: list[int] = field(default_factory=list)
+
+    @property
+    def location(self) -> str:
+        return str(self.directory)
+
+    def due(self, iteration: int) -> bool:
+        return iteration % self.every == 0
+
+    def saved(self, iteration: int) -> None:
+        self.saves.append(iteration)
+
+    def resumed(self, iteration: int) -> None:
+        self.resumes.append(iteration)
+
+
+@dataclass
+class StopAfterCheckpoint(RecordingCallbacks):
+    """Recording callbacks that ask for a stop (raise :class:`StopTraining`) at the first
+    ``check_stop`` after ``checkpoint`` saved iteration ``k``: a job stopped mid-training."""
+
+    checkpoint: FolderCheckpoint | None = None
+    k: int = 0
+
+    def check_stop(self) -> None:
+        super().check_stop()
+        if self.checkpoint is not None and self.k in self.checkpoint.saves:
+            raise StopTraining(f"stop requested after the checkpoint of iteration {self.k}")
 
 
 # ---------------------------------------------------------------------- data
@@ -162,12 +208,16 @@ def _trained(
     seed: int = 0,
     validation: bool = True,
     callbacks: RecordingCallbacks | None = None,
+    checkpoint: Checkpoint | None = None,
 ) -> Algorithm:
     data = conformance_data(problem_type)
     algorithm = cls(example_hyperparameters(cls, problem_type), seed=seed)
-    algorithm.fit(
-        data.train(), data.validation() if validation else None, callbacks or RecordingCallbacks()
-    )
+    fit_callbacks = callbacks or RecordingCallbacks()
+    validation_source = data.validation() if validation else None
+    if checkpoint is None:
+        algorithm.fit(data.train(), validation_source, fit_callbacks)
+    else:
+        algorithm.fit(data.train(), validation_source, fit_callbacks, checkpoint=checkpoint)
     return algorithm
 
 
@@ -572,6 +622,122 @@ def check_hostile_artifacts(cls: type[Algorithm], problem_type: str, directory: 
     cls.load(target)
 
 
+def _stepped(callbacks: RecordingCallbacks, first: int = 0) -> list[tuple[str, float, int]]:
+    return [(n, v, s) for n, v, s in callbacks.metrics if s is not None and s >= first]
+
+
+def check_checkpoints(cls: type[Algorithm], problem_type: str, directory: Path) -> None:
+    """Stopped after its checkpoint at iteration k and fitted again on the same folder, an
+    algorithm continues at k: the checkpoints it writes and the steps of its metrics go on
+    from k, not 0. It then ends with an uninterrupted run's model, bit for bit (the same
+    predictions and the same metric values) unless ``resume_caveat()`` says why not; a
+    model that differs for a stated reason must still learn. A checkpoint of another seed
+    is refused with InvalidInput, and checkpoints are in safe formats."""
+    data = conformance_data(problem_type)
+    whole = FolderCheckpoint(directory / "uninterrupted")
+    whole_callbacks = RecordingCallbacks()
+    expected = _trained(cls, problem_type, callbacks=whole_callbacks, checkpoint=whole)
+    saves = whole.saves
+    _expect(
+        len(saves) >= 2 and saves == list(range(1, len(saves) + 1)),
+        f"{cls.name}: checkpointing every iteration saved after iterations {saves}",
+    )
+    _expect(not whole.resumes, f"{cls.name} resumed from an empty checkpoint folder")
+    _assert_no_pickles(whole.directory, cls.name)
+    k = len(saves) // 2
+
+    folder = directory / "interrupted"
+    first = FolderCheckpoint(folder)
+    try:
+        _trained(
+            cls,
+            problem_type,
+            callbacks=StopAfterCheckpoint(checkpoint=first, k=k),
+            checkpoint=first,
+        )
+    except StopTraining:
+        pass
+    else:
+        raise ConformanceFailure(f"{cls.name} did not call check_stop after checkpoint {k}")
+    _expect(first.saves == saves[:k], f"{cls.name}: stopped after checkpoints {first.saves}")
+
+    second = FolderCheckpoint(folder)
+    callbacks = RecordingCallbacks()
+    resumed = _trained(cls, problem_type, callbacks=callbacks, checkpoint=second)
+    _expect(second.resumes == [k], f"{cls.name} resumed at {second.resumes}, not at [{k}]")
+    _expect(
+        second.saves == saves[k:],
+        f"{cls.name}: the resumed run saved after {second.saves}, not {saves[k:]}",
+    )
+    points = _stepped(callbacks)
+    _expect(
+        points and all(step >= k for _, _, step in points),
+        f"{cls.name}: the resumed run's metric steps start at "
+        f"{min((s for _, _, s in points), default=None)}, not at {k}",
+    )
+    reference = _stepped(whole_callbacks, k)
+    _expect(
+        [(n, s) for n, _, s in points] == [(n, s) for n, _, s in reference],
+        f"{cls.name}: the resumed run logged other metric points than an uninterrupted "
+        f"run's from iteration {k} on",
+    )
+    caveat = resumed.resume_caveat()
+    if caveat is None:
+        _expect(
+            points == reference,
+            f"{cls.name}: the resumed run's metric values differ from an uninterrupted run's "
+            "(resume_caveat() says they should not)",
+        )
+        _same(
+            expected.predict(data.X_test),
+            resumed.predict(data.X_test),
+            f"{cls.name}: the resumed model predicts otherwise than an uninterrupted run's "
+            "(resume_caveat() says it should not)",
+        )
+    else:
+        _expect(isinstance(caveat, str) and caveat.strip(), f"{cls.name}: empty resume_caveat")
+        prediction = resumed.predict(data.X_test)
+        _check_prediction(cls, problem_type, prediction, data.X_test)
+        if data.y_test is not None:
+            _learns(cls, problem_type, prediction, data.y_test)
+    _assert_no_pickles(folder, cls.name)
+
+    try:
+        _trained(cls, problem_type, seed=1, checkpoint=FolderCheckpoint(folder))
+    except InvalidInput:
+        pass
+    else:
+        raise ConformanceFailure(f"{cls.name} resumed from a checkpoint written with another seed")
+
+
+def check_hostile_checkpoints(cls: type[Algorithm], problem_type: str, directory: Path) -> None:
+    """Damaged, emptied or pickle-carrying checkpoint files are refused with a sagelab
+    error, without unpickling anything; the intact checkpoint still resumes."""
+    folder = directory / "checkpoint"
+    _trained(cls, problem_type, checkpoint=FolderCheckpoint(folder, every=2))
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        original = path.read_bytes()
+        for payload in (b"", original[: len(original) // 2], b"\x00\xffnot a checkpoint"):
+            path.write_bytes(payload)
+            try:
+                _trained(cls, problem_type, checkpoint=FolderCheckpoint(folder, every=2))
+            except SagelabError:
+                continue
+            raise ConformanceFailure(f"{cls.name} resumed from a damaged checkpoint {path.name}")
+        path.write_bytes(pickle.dumps(_Canary()))
+        try:
+            _trained(cls, problem_type, checkpoint=FolderCheckpoint(folder, every=2))
+        except SagelabError:
+            pass
+        else:
+            raise ConformanceFailure(f"{cls.name} resumed from a pickle in {path.name}")
+        path.write_bytes(original)
+        _expect(_Canary.unpickled == 0, f"{cls.name} unpickled {path.name} while resuming")
+    intact = FolderCheckpoint(folder, every=2)
+    _trained(cls, problem_type, checkpoint=intact)
+    _expect(intact.resumes, f"{cls.name} did not resume from its intact checkpoint")
+
+
 # ---------------------------------------------------------------------- assembling
 @dataclass(frozen=True)
 class Check:
@@ -614,12 +780,16 @@ def algorithm_checks(cls: type[Algorithm]) -> list[Check]:
             per_type.append(("sparse_input", check_sparse_input))
         if caps.streams_data:
             per_type.append(("streams_data", check_streams_data))
+        if caps.checkpoints:
+            per_type.append(("checkpoints", check_checkpoints))
         if i == 0:  # about the algorithm, not the problem: once is enough
             per_type += [
                 ("bad_features", check_bad_features),
                 ("stop_requests", check_stop_requests),
                 ("hostile_artifacts", check_hostile_artifacts),
             ]
+            if caps.checkpoints:
+                per_type.append(("hostile_checkpoints", check_hostile_checkpoints))
         checks += [Check(name, p, func) for name, func in per_type]
     return checks
 

@@ -15,9 +15,9 @@ __all__ = ["JobCallbacks", "QuietCallbacks"]
 class JobCallbacks:
     """:class:`~sagelab.algorithms.TrainingCallbacks` over a running job.
 
-    Metric points go to the job's time series; ``step_offset`` shifts their steps
-    when training resumed from a checkpoint, so round 120 of a resumed run is
-    logged as step 120, not 0.
+    Metric points go to the job's time series as the algorithm steps them: an
+    algorithm resumed from a checkpoint counts on from it, so round 120 of a resumed
+    run is step 120, not 0.
 
     Args:
         ctx: the job's context.
@@ -26,7 +26,6 @@ class JobCallbacks:
     def __init__(self, ctx: JobContext) -> None:
         self._ctx = ctx
         self.logger: logging.Logger = ctx.logger
-        self.step_offset = 0
 
     def log_metric(self, name: str, value: float, step: int | None = None) -> None:
         """Record one point (see :meth:`sagelab.jobs.JobContext.log_metric`).
@@ -34,7 +33,7 @@ class JobCallbacks:
         Raises:
             ValueError: a bad name or step.
         """
-        self._ctx.log_metric(name, value, None if step is None else step + self.step_offset)
+        self._ctx.log_metric(name, value, step)
 
     def check_stop(self) -> None:
         """Raise if the job was asked to stop.
@@ -45,7 +44,7 @@ class JobCallbacks:
         self._ctx.check_stop()
 
     def deferred_stop(self) -> AbstractContextManager[None]:
-        """A block a stop does not cut in two (writing a checkpoint)."""
+        """A block a stop does not cut in two (copying a checkpoint to the lake)."""
         return self._ctx.deferred_stop()
 
 

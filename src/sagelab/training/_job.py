@@ -14,7 +14,6 @@ import importlib.util
 import math
 import platform
 import time
-from contextlib import nullcontext
 from importlib import metadata as importlib_metadata
 from typing import TYPE_CHECKING, Any
 
@@ -25,7 +24,7 @@ from sagelab.algorithms import Algorithm, DataSource, get_algorithm
 from sagelab.lake import ARTIFACTS_BUCKET, Catalog, Lake, SqlEngine
 from sagelab.store import cached_store
 from sagelab.training._callbacks import JobCallbacks, QuietCallbacks
-from sagelab.training._checkpoint import CheckpointStore, XGBoostCheckpoints, checkpoint_adapter
+from sagelab.training._checkpoint import LakeCheckpoint
 from sagelab.training._data import ChannelData, check_labels, read_channel
 from sagelab.training._model import model_uri, save_model, training_metadata
 from sagelab.training._split import holdout_split, kfold_assignments
@@ -201,7 +200,7 @@ def _holdout(
     return train.source(~split.validation), train.source(split.validation), info
 
 
-def _checkpoints(
+def _checkpoint(
     ctx: JobContext,
     model: Algorithm,
     train: ChannelData,
@@ -210,21 +209,38 @@ def _checkpoints(
     lake: Lake,
     uri: str | None,
     every: int,
-) -> XGBoostCheckpoints | None:
-    """The algorithm's checkpoint adapter, when it has one and checkpoints are wanted."""
-    adapter_cls = checkpoint_adapter(model.name)
-    if adapter_cls is None or every <= 0:
+) -> LakeCheckpoint | None:
+    """The job's checkpoint folder and location, when the algorithm checkpoints and it is wanted."""
+    if not model.capabilities.checkpoints or every <= 0:
         return None
-    return adapter_cls(
-        CheckpointStore(lake, uri or checkpoint_uri_for(ctx.job_name)),
+    return LakeCheckpoint(
+        lake,
+        uri or checkpoint_uri_for(ctx.job_name),
+        ctx.checkpoint_dir,
         every,
         callbacks,
-        {
-            "Features": train.num_features,
-            "Fingerprint": train.fingerprint,
-            "HyperParameters": _json_safe(model.params),
-        },
+        job=ctx.job_name,
+        fingerprint=train.fingerprint,
     )
+
+
+def _fit(
+    model: Algorithm,
+    train: DataSource,
+    validation: DataSource,
+    callbacks: JobCallbacks,
+    checkpoint: LakeCheckpoint | None,
+) -> None:
+    """Fit, with the checkpoint folder pulled from the lake before and pushed back after."""
+    if checkpoint is None:
+        model.fit(train, validation, callbacks)
+        return
+    checkpoint.pull()
+    try:
+        model.fit(train, validation, callbacks, checkpoint=checkpoint)
+    finally:
+        # Also when stopped or failed: the newest local checkpoint must reach the lake.
+        checkpoint.finish()
 
 
 def _final_metrics(
@@ -328,18 +344,17 @@ def run_training(
             f"{algorithm} on {train_source.num_rows} rows × {train.num_features} features",
         )
         callbacks = JobCallbacks(ctx)
-        adapter = _checkpoints(
+        checkpoint = _checkpoint(
             ctx, model, train, callbacks, lake=lake, uri=checkpoint_uri, every=checkpoint_every
         )
         t = time.perf_counter()
-        with adapter.around_fit() if adapter is not None else nullcontext():
-            model.fit(train_source, validation, callbacks)
+        _fit(model, train_source, validation, callbacks, checkpoint)
         timings["TrainSeconds"] = time.perf_counter() - t
-        if resumed_from is not None and adapter is not None and adapter.resumed_from is None:
+        if resumed_from is not None and checkpoint is not None and checkpoint.resumed_from is None:
             ctx.logger.warning(
                 "There was no checkpoint of %s at %s; this job trained from the start.",
                 resumed_from,
-                adapter.store.uri,
+                checkpoint.uri,
             )
 
         t = time.perf_counter()
@@ -389,7 +404,7 @@ def run_training(
             "CrossValidation": cross_validation,
             "FinalMetrics": final,
             "ModelArtifacts": artifacts,
-            "Checkpoint": adapter.summary() if adapter is not None else None,
+            "Checkpoint": checkpoint.summary() if checkpoint is not None else None,
             "ResumedFrom": resumed_from,
             "Versions": versions,
             "TrainingTimeInSeconds": round(timings["TrainSeconds"], 3),

@@ -17,7 +17,6 @@ from typing import TYPE_CHECKING, Any
 from sagelab.algorithms import Algorithm, get_algorithm
 from sagelab.errors import Conflict, InvalidInput, NotFound
 from sagelab.lake import ARTIFACTS_BUCKET, Catalog, Lake, SqlEngine
-from sagelab.training._checkpoint import supports_checkpoints
 from sagelab.training._compare import Comparison, compare_jobs
 from sagelab.training._evaluate import ModelEvaluation, evaluate_model
 from sagelab.training._job import CHANNELS, checkpoint_uri_for
@@ -288,7 +287,7 @@ class TrainingService:
                 f"(sagelab jobs stop {job}) or wait for it."
             )
         params = dict(info.parameters)
-        if not supports_checkpoints(params["algorithm"]):
+        if not get_algorithm(params["algorithm"]).capabilities.checkpoints:
             raise InvalidInput(
                 f"{params['algorithm']} trains in one go and cannot resume; start a new job."
             )
