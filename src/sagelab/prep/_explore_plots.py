@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import numpy as np
@@ -237,7 +236,3 @@ def _subsample(n: int) -> np.ndarray:
     if n <= _POINTS:
         return np.arange(n)
     return np.sort(np.random.default_rng(0).choice(n, _POINTS, replace=False))
-
-
-def _finite(values: list[float]) -> list[float]:
-    return [v for v in values if math.isfinite(v)]

@@ -403,7 +403,8 @@ class _Builder:
             sample_rows=sample_rows,
             seed=seed,
         )
-        self.sampled = min(self.rows, sample_rows)
+        first = next(iter(self.samples.values()), None)
+        self.sampled = len(first) if first is not None else min(self.rows, sample_rows)
         # Rank the sample on another thread while DuckDB (which releases the GIL) runs
         # the next passes.
         arrays = [self.samples.get(f"n{c.index}") for c in self._usable()]
