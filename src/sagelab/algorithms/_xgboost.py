@@ -52,7 +52,10 @@ from sagelab.algorithms._common import (
 from sagelab.algorithms._hyperparameters import Hyperparameter
 from sagelab.errors import AlgorithmError, InvalidInput, closest
 
-__all__ = ["XGBoostAlgorithm"]
+__all__ = ["TRAIN_METRIC_ROWS", "XGBoostAlgorithm"]
+
+#: Train metrics are computed on at most this many rows (a seeded sample above it).
+TRAIN_METRIC_ROWS = 100_000
 
 MODEL_FILE = "model.ubj"
 
@@ -332,6 +335,22 @@ class XGBoostAlgorithm(Algorithm):
             if m not in allowed
         ]
 
+    def _train_metric_matrix(self, xgb: Any, X: Any, y: np.ndarray, threads: int) -> Any:
+        """The rows ``train:*`` metrics are computed on: all of them up to
+        :data:`TRAIN_METRIC_ROWS`, else a seeded sample of that many.
+
+        Like SageMaker's XGBoost, sagelab reports train metrics every round; on a
+        large channel a metric such as AUC over every row costs more than the
+        round itself, while a sample of 100,000 rows tracks it closely. Training
+        always uses every row.
+        """
+        if X.shape[0] <= TRAIN_METRIC_ROWS:
+            return None
+        rows = np.sort(
+            np.random.default_rng(self.seed).choice(X.shape[0], TRAIN_METRIC_ROWS, replace=False)
+        )
+        return xgb.DMatrix(X[rows], label=y[rows], nthread=threads)
+
     def _eval_metrics(self) -> list[str]:
         value = self.params["eval_metric"]
         if value is None:
@@ -415,7 +434,8 @@ class XGBoostAlgorithm(Algorithm):
         self.feature_names = list(data.feature_names) or [f"f{i}" for i in range(X.shape[1])]
         threads = resolve_threads(self.params["nthread"])
         dtrain = xgb.DMatrix(X, label=y, nthread=threads)
-        evals = [(dtrain, "train")]
+        sample = self._train_metric_matrix(xgb, X, y, threads)
+        evals = [(dtrain if sample is None else sample, "train")]
         if validation is not None:
             vdata = validation.load()
             Xv = as_features(vdata.X, algorithm=self.name, sparse_ok=True, allow_missing=True)
