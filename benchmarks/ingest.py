@@ -207,12 +207,14 @@ def bench_sql(
             def ours(sql: str = sql, table: str = table) -> None:
                 engine.query(sql.format(t=table))
 
-            def raw_fresh(sql: str = sql) -> None:
+            def raw_fresh(sql: str = sql, files: str = files) -> None:
                 con = duckdb.connect()
                 con.sql(sql.format(t=files)).to_arrow_table()
                 con.close()
 
-            def raw_warm(sql: str = sql) -> None:
+            def raw_warm(
+                sql: str = sql, files: str = files, warm: duckdb.DuckDBPyConnection = warm
+            ) -> None:
                 warm.sql(sql.format(t=files)).to_arrow_table()
 
             ours(), raw_warm()  # the first runs pay for imports and caches
