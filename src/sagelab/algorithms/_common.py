@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import importlib
 import json
 import math
 import os
@@ -24,6 +23,7 @@ from typing import Any, Literal, TypeGuard, TypeVar
 
 import numpy as np
 
+from sagelab._imports import require as _require
 from sagelab._version import __version__
 from sagelab.algorithms._base import Algorithm, Checkpoint, MetricDefinition, Prediction
 from sagelab.algorithms._hyperparameters import HyperparameterError
@@ -72,13 +72,7 @@ def require(module: str, algorithm: str, package: str) -> ModuleType:
     Raises:
         ImportError: the package is missing; the message says how to install it.
     """
-    try:
-        return importlib.import_module(module)
-    except ImportError as exc:
-        raise ImportError(
-            f"The {algorithm} algorithm needs {package}, which is not installed: "
-            f"pip install 'sagelab[algorithms]' (or pip install {package})."
-        ) from exc
+    return _require(module, f"The {algorithm} algorithm", package, "algorithms")
 
 
 def all_cores() -> int:

@@ -6,8 +6,8 @@ from typing import Any, Literal
 
 import numpy as np
 
+from sagelab._imports import require
 from sagelab.errors import InvalidInput
-from sagelab.evaluation._deps import require
 from sagelab.evaluation._evaluation import ConfusionMatrix, Evaluation
 from sagelab.evaluation._guard import guarded
 from sagelab.evaluation._inputs import ClassifierInput

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from sagelab.evaluation._deps import require
+from sagelab._imports import require
 from sagelab.evaluation._evaluation import Evaluation
 
 if TYPE_CHECKING:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from sagelab.evaluation._deps import require
+from sagelab._imports import require
 from sagelab.evaluation._evaluation import Evaluation
 from sagelab.evaluation._guard import guarded
 

@@ -21,9 +21,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from sagelab._imports import require
 from sagelab.errors import InvalidInput, closest
 from sagelab.prep import _profile_sql as q
-from sagelab.prep._profile_deps import require
 from sagelab.prep._profile_model import json_value
 
 if TYPE_CHECKING:
@@ -352,8 +352,8 @@ def explore_clusters(
         raise InvalidInput(
             f"{source!r} has {n} row(s) to cluster; k-means with {k or ks[0]} clusters needs more rows than clusters."
         )
-    cluster = require("sklearn.cluster", "Cluster analysis", "scikit-learn")
-    metrics = require("sklearn.metrics", "Cluster analysis", "scikit-learn")
+    cluster = require("sklearn.cluster", "Cluster analysis", "scikit-learn", "prep")
+    metrics = require("sklearn.metrics", "Cluster analysis", "scikit-learn", "prep")
     inertia, silhouette, labels_by_k = [], [], {}
     rng = np.random.default_rng(seed)
     sil_rows = rng.choice(n, min(n, _SILHOUETTE_ROWS), replace=False)
@@ -387,7 +387,7 @@ def explore_clusters(
                 for j, name in enumerate(sample.columns)
             }
         )
-    hierarchy = require("scipy.cluster.hierarchy", "Cluster analysis", "scipy")
+    hierarchy = require("scipy.cluster.hierarchy", "Cluster analysis", "scipy", "prep")
     d_rows = np.sort(rng.choice(n, min(n, dendrogram_rows), replace=False))
     linkage = hierarchy.linkage(sample.z[d_rows], method="ward")
     result = ClusterExploration(
@@ -417,7 +417,7 @@ def explore_clusters(
 
 
 def _pca_2d(z: np.ndarray) -> np.ndarray:
-    decomposition = require("sklearn.decomposition", "Cluster analysis", "scikit-learn")
+    decomposition = require("sklearn.decomposition", "Cluster analysis", "scikit-learn", "prep")
     if z.shape[1] == 1:
         return np.column_stack([z[:, 0], np.zeros(len(z))])
     return np.asarray(decomposition.PCA(n_components=2, random_state=0).fit_transform(z))
@@ -478,7 +478,7 @@ def explore_projection(
     n = len(sample.z)
     if n < 3:
         raise InvalidInput(f"{source!r} has {n} row(s); a projection needs at least 3.")
-    decomposition = require("sklearn.decomposition", "Projections", "scikit-learn")
+    decomposition = require("sklearn.decomposition", "Projections", "scikit-learn", "prep")
     pca = decomposition.PCA(random_state=0).fit(sample.z)
     explained = [float(v) for v in pca.explained_variance_ratio_]
     components = pca.components_
@@ -490,7 +490,7 @@ def explore_projection(
     if method == "pca":
         coords = pca.transform(sample.z)[:, :2]
     else:
-        manifold = require("sklearn.manifold", "Projections", "scikit-learn")
+        manifold = require("sklearn.manifold", "Projections", "scikit-learn", "prep")
         if n > tsne_rows:
             rows = np.sort(np.random.default_rng(seed).choice(n, tsne_rows, replace=False))
         reduced = pca.transform(sample.z[rows])[:, : min(50, sample.z.shape[1])]

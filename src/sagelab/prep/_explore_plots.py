@@ -6,9 +6,9 @@ from typing import Any
 
 import numpy as np
 
+from sagelab._imports import require
 from sagelab.prep._explore import ClusterExploration, Projection
 from sagelab.prep._plots import COLORS, Plot, missing, new_figure, png, short
-from sagelab.prep._profile_deps import require
 
 __all__ = ["cluster_plots", "projection_plots"]
 
@@ -51,7 +51,7 @@ def _elbow(c: ClusterExploration) -> Plot:
 def _dendrogram(c: ClusterExploration) -> Plot:
     if len(c.linkage) < 1:
         return missing("dendrogram", "Dendrogram", "Not drawn: fewer than two rows.")
-    hierarchy = require("scipy.cluster.hierarchy", "Cluster analysis", "scipy")
+    hierarchy = require("scipy.cluster.hierarchy", "Cluster analysis", "scipy", "prep")
     fig = new_figure(8.0, 4.0)
     ax = fig.add_axes((0.09, 0.12, 0.89, 0.8))
     cut = c.linkage[-(c.best_k - 1), 2] if 1 < c.best_k <= len(c.linkage) else None

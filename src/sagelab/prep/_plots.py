@@ -15,7 +15,7 @@ import warnings
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from sagelab.prep._profile_deps import require
+from sagelab._imports import require
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -66,8 +66,8 @@ def new_figure(width: float, height: float, *, layout: str | None = None) -> Fig
     Raises:
         ImportError: matplotlib is not installed.
     """
-    figure_mod = require("matplotlib.figure", "The report's plots", "matplotlib")
-    agg = require("matplotlib.backends.backend_agg", "The report's plots", "matplotlib")
+    figure_mod = require("matplotlib.figure", "The report's plots", "matplotlib", "prep")
+    agg = require("matplotlib.backends.backend_agg", "The report's plots", "matplotlib", "prep")
     fig: Figure = figure_mod.Figure(figsize=(width, height), dpi=_DPI, layout=layout)
     agg.FigureCanvasAgg(fig)
     return fig

@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from sagelab._imports import require
 from sagelab.prep._plots import COLORS, Panels, Plot, label, missing, new_figure, png, short
-from sagelab.prep._profile_deps import require
 from sagelab.prep._profile_model import ColumnProfile, CorrelationMatrix, Histogram, Profile
 
 if TYPE_CHECKING:
@@ -70,7 +70,7 @@ def histogram_plot(p: Profile) -> Plot:
         else:
             bars += _bars_panel(panels, n, c)
     if bars:
-        collections = require("matplotlib.collections", "The report's plots", "matplotlib")
+        collections = require("matplotlib.collections", "The report's plots", "matplotlib", "prep")
         panels.ax.add_collection(
             collections.PolyCollection(bars, facecolors=COLORS[2], alpha=0.45, linewidths=0)
         )
@@ -209,7 +209,7 @@ def box_plot(p: Profile) -> Plot:
         panels.title(n, f"{c.name} · {c.outliers or 0:,} outliers")
         panels.text(n, 0, -0.08, _tick(lo_v), va="top", ha="left")
         panels.text(n, 1, -0.08, _tick(hi_v), va="top", ha="right")
-    collections = require("matplotlib.collections", "The report's plots", "matplotlib")
+    collections = require("matplotlib.collections", "The report's plots", "matplotlib", "prep")
     ax.add_collection(
         collections.PolyCollection(boxes, facecolors="#c6dbef", edgecolors=COLORS[0], linewidths=1)
     )
@@ -316,7 +316,7 @@ def scatter_matrix_plot(p: Profile) -> Plot:
             n = i * k + j
             x0, y0, w, h = panels.area(n)
             ax.add_patch(
-                require("matplotlib.patches", "The report's plots", "matplotlib").Rectangle(
+                require("matplotlib.patches", "The report's plots", "matplotlib", "prep").Rectangle(
                     (x0, y0), w, h, fill=False, edgecolor="#ccc", lw=0.6
                 )
             )
@@ -514,7 +514,7 @@ def time_series_plot(p: Profile) -> Plot:
 
 
 def _date_axis(ax: Axes) -> None:
-    dates = require("matplotlib.dates", "The report's plots", "matplotlib")
+    dates = require("matplotlib.dates", "The report's plots", "matplotlib", "prep")
     locator = dates.AutoDateLocator(minticks=3, maxticks=6)
     ax.xaxis.set_major_locator(locator)
     ax.xaxis.set_major_formatter(dates.ConciseDateFormatter(locator))
@@ -583,7 +583,7 @@ def association_plot(p: Profile) -> Plot:
     ax.set_xlim(0, 1)
     ax.set_xlabel("strength: |r|, η or Cramér's V (0 none, 1 perfect)")
     handles = [
-        require("matplotlib.patches", "The report's plots", "matplotlib").Patch(
+        require("matplotlib.patches", "The report's plots", "matplotlib", "prep").Patch(
             color=colour[x], label=x
         )
         for x in tests

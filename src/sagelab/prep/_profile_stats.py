@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from sagelab.prep._profile_deps import require
+from sagelab._imports import require
 
 __all__ = [
     "anova",

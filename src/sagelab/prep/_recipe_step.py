@@ -28,6 +28,7 @@ from typing import Any, ClassVar
 import numpy as np
 import pyarrow as pa
 
+from sagelab._imports import require as _require
 from sagelab.errors import closest
 from sagelab.prep._recipe_frame import KINDS, NUMBER, Frame, Schema
 from sagelab.prep._recipe_params import Param, RecipeError, check_params, show_columns
@@ -88,13 +89,7 @@ def require(module: str, package: str) -> ModuleType:
     Raises:
         ImportError: the package is missing; the message says how to install it.
     """
-    try:
-        return importlib.import_module(module)
-    except ImportError as exc:
-        raise ImportError(
-            f"sagelab's preparation recipes need {package}, which is not installed: "
-            f"pip install 'sagelab[prep]' (or pip install {package})."
-        ) from exc
+    return _require(module, "sagelab's preparation recipes", package, "prep")
 
 
 # ------------------------------------------------------------------------------ contexts

@@ -1,4 +1,9 @@
-"""Lazy imports of the packages evaluation needs, with the fix in the error."""
+"""Lazy imports of optional packages, with the fix in the error.
+
+Every stage imports its heavy or optional packages through :func:`require` on
+first use, so ``import sagelab`` stays fast and a missing package names the
+extra that brings it in.
+"""
 
 from __future__ import annotations
 
