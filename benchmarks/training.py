@@ -29,11 +29,12 @@ It measures, in one run:
    Completed, against the direct path in this (already warm) process: PyArrow
    ``read_table`` → NumPy → ``xgboost.DMatrix`` → ``xgboost.train(params,
    dtrain, num_round, evals=[(dval, "validation")])`` → ``save_model``. Medians
-   of ``--runs`` interleaved runs; sagelab's time split by the job's own timings
-   (``result["Timings"]``) and its launch time, the difference split into
-   start-up, reading, the train-set AUC sagelab logs every round (as SageMaker's
-   XGBoost does; its cost is timed on the direct booster), the rest of training,
-   and evaluation and upload; both validation AUCs.
+   of ``--runs`` interleaved runs, in wall time and CPU time (all threads and
+   processes: it feels other load on the machine less); sagelab's time split by
+   the job's own timings (``result["Timings"]``) and its launch time, the
+   difference split into start-up, reading, training (with the train metrics,
+   checkpoints and metric records sagelab adds) and evaluation and upload; both
+   validation AUCs, which should be equal.
 2. **linear-learner peak memory** on N and M rows (binary classifier, mini-batch
    1000, ``--epochs`` epochs): the high-water mark of the job's worker process
    (``VmHWM`` from ``/proc/<pid>/status``, polled every 50 ms while the job
@@ -49,18 +50,20 @@ It prints the figures and ratios, and writes JSON with the date, the machine
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
+import signal
 import statistics
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
 import duckdb
@@ -217,14 +220,8 @@ def xgboost_hyperparameters(rounds: int, threads: int) -> dict[str, Any]:
     }
 
 
-def direct_xgboost(
-    train: Path, validation: Path, hp: dict[str, Any], out: Path, *, train_eval: bool = False
-) -> dict[str, Any]:
-    """What a user writes without sagelab: PyArrow → NumPy → DMatrix → xgboost.train → file.
-
-    With ``train_eval``, the train set is evaluated every round too, as sagelab
-    does (like SageMaker's XGBoost, it logs ``train:auc`` and ``validation:auc``).
-    """
+def direct_xgboost(train: Path, validation: Path, hp: dict[str, Any], out: Path) -> dict[str, Any]:
+    """What a user writes without sagelab: PyArrow → NumPy → DMatrix → xgboost.train → file."""
     params = {
         "objective": hp["objective"],
         "eval_metric": [hp["eval_metric"]],
@@ -256,7 +253,7 @@ def direct_xgboost(
         params,
         dtrain,
         hp["num_round"],
-        evals=[(dtrain, "train"), (dval, "validation")] if train_eval else [(dval, "validation")],
+        evals=[(dval, "validation")],
         evals_result=history,
         verbose_eval=False,
     )
@@ -319,22 +316,16 @@ def bench_xgboost(
     runs: int,
 ) -> dict[str, Any]:
     hp = xgboost_hyperparameters(rounds, threads)
-    model = work / "direct-model.ubj"
-    sides: dict[str, Callable[[int], dict[str, Any]]] = {
-        "direct": lambda i: direct_xgboost(train, validation, hp, model),
-        "direct_train_eval": lambda i: direct_xgboost(
-            train, validation, hp, model, train_eval=True
-        ),
-        "sagelab": lambda i: sagelab_xgboost(session, train, validation, hp, f"bench-xgboost-{i}"),
-    }
-    samples: dict[str, list[dict[str, Any]]] = {side: [] for side in sides}
-    names = list(sides)
+    samples: dict[str, list[dict[str, Any]]] = {"direct": [], "sagelab": []}
     for i in range(runs):
-        # Interleaved, a different side first each time, so a busy moment hits all alike.
-        for side in names[i % len(names) :] + names[: i % len(names)]:
-            run = sides[side](i)
+        # Interleaved, alternating which goes first, so a busy moment hits both alike.
+        for side in ("direct", "sagelab") if i % 2 == 0 else ("sagelab", "direct"):
+            if side == "direct":
+                run = direct_xgboost(train, validation, hp, work / "direct-model.ubj")
+            else:
+                run = sagelab_xgboost(session, train, validation, hp, f"bench-xgboost-{i}")
             samples[side].append(run)
-            print(f"  xgboost run {i + 1}/{runs} {side:17s} {run['seconds']['wall']:7.2f} s")
+            print(f"  xgboost run {i + 1}/{runs} {side:8s} {run['seconds']['wall']:7.2f} s")
 
     def median_run(runs_: list[dict[str, Any]]) -> dict[str, float]:
         """The seconds of the run with the median wall time (the lower of an even count),
@@ -342,19 +333,17 @@ def bench_xgboost(
         wall = statistics.median_low(r["seconds"]["wall"] for r in runs_)
         return next(r["seconds"] for r in runs_ if r["seconds"]["wall"] == wall)
 
-    seconds = {side: median_run(runs_) for side, runs_ in samples.items()}
-    direct, both, ours = seconds["direct"], seconds["direct_train_eval"], seconds["sagelab"]
+    direct, ours = median_run(samples["direct"]), median_run(samples["sagelab"])
     cpu = {
         side: statistics.median(r["seconds"]["cpu"] for r in runs_)
         for side, runs_ in samples.items()
     }
     # Where sagelab's extra time goes; the parts add up to the difference of the walls.
-    train_eval = both["train"] - direct["train"]
+    # Training includes the train metrics, checkpoints and metric records sagelab adds.
     overhead = {
         "start_up": ours["launch"] + ours["other"],
         "reading": ours["read"] - direct["read"],
-        "train_set_auc": train_eval,
-        "training_rest": ours["train"] - direct["dmatrix"] - direct["train"] - train_eval,
+        "training": ours["train"] - direct["dmatrix"] - direct["train"],
         "evaluate_upload": ours["evaluate"] + ours["upload"] - direct["save"],
     }
     return {
@@ -363,16 +352,13 @@ def bench_xgboost(
         "features": FEATURES,
         "hyperparameters": hp,
         "runs": runs,
-        "seconds": seconds,
+        "seconds": {"direct": direct, "sagelab": ours},
         "wall_ratio": ours["wall"] / direct["wall"],
-        "wall_ratio_vs_train_eval": ours["wall"] / both["wall"],
-        # CPU seconds (all threads and processes) barely feel other load on the machine.
+        # CPU seconds (all threads and processes) feel other load on the machine less.
         "cpu_seconds": cpu,
         "cpu_ratio": cpu["sagelab"] / cpu["direct"],
-        "cpu_ratio_vs_train_eval": cpu["sagelab"] / cpu["direct_train_eval"],
         "overhead_seconds": overhead,
         "direct_auc": samples["direct"][0]["auc"],
-        "direct_train_eval_auc": samples["direct_train_eval"][0]["auc"],
         "sagelab_auc": samples["sagelab"][0]["auc"],
         "checkpoints_saved": samples["sagelab"][0]["checkpoints_saved"],
         "sagelab_worker_peak_bytes": max(r["worker_peak_bytes"] or 0 for r in samples["sagelab"]),
@@ -494,6 +480,21 @@ def _restore(saved: dict[str, str | None]) -> None:
             os.environ[key] = value
 
 
+def _terminate(signum: int, frame: FrameType | None) -> None:
+    raise SystemExit(128 + signum)
+
+
+def _stop_jobs(session: Session) -> None:
+    """Stop the jobs an interrupted run leaves running, and let them end before their
+    files are deleted."""
+    for info in session.jobs.list():
+        if info.is_terminal:
+            continue
+        with contextlib.suppress(Exception):  # it may have ended meanwhile
+            session.jobs.stop(info.name)
+            session.jobs.wait(info.name, timeout=60)
+
+
 def _source_version() -> str | None:
     """The checkout's commit, ``-dirty`` with uncommitted changes (None outside git)."""
     try:
@@ -517,23 +518,19 @@ def _mib(n: float) -> str:
 def print_report(report: dict[str, Any]) -> None:
     xgb, linear, targets = report["xgboost"], report["linear_learner"], report["targets"]
     hp, c = xgb["hyperparameters"], xgb["cpu_seconds"]
-    d, t, s = (xgb["seconds"][k] for k in ("direct", "direct_train_eval", "sagelab"))
+    d, s = xgb["seconds"]["direct"], xgb["seconds"]["sagelab"]
     print(
         f"\nxgboost, {xgb['rows']:,} × {xgb['features']} (+{xgb['validation_rows']:,} validation),"
         f" {hp['num_round']} rounds, {hp['nthread']} threads; the median of {xgb['runs']} "
         "interleaved runs per side"
     )
-    print(f"{'':20s} {'wall':>8s} {'CPU':>8s}   split of the median run (seconds)")
-    for label, x, cpu in (
-        ("direct", d, c["direct"]),
-        ("direct + train eval", t, c["direct_train_eval"]),
-    ):
-        print(
-            f"{label:20s} {x['wall']:7.2f}s {cpu:7.1f}s   read {x['read']:.2f}  DMatrix "
-            f"{x['dmatrix']:.2f}  train {x['train']:.2f}  save {x['save']:.2f}"
-        )
+    print(f"{'':8s} {'wall':>8s} {'CPU':>8s}   split of the median run (seconds)")
     print(
-        f"{'sagelab':20s} {s['wall']:7.2f}s {c['sagelab']:7.1f}s   launch {s['launch']:.2f}  "
+        f"{'direct':8s} {d['wall']:7.2f}s {c['direct']:7.1f}s   read {d['read']:.2f}  DMatrix "
+        f"{d['dmatrix']:.2f}  train {d['train']:.2f}  save {d['save']:.2f}"
+    )
+    print(
+        f"{'sagelab':8s} {s['wall']:7.2f}s {c['sagelab']:7.1f}s   launch {s['launch']:.2f}  "
         f"read {s['read']:.2f}  train {s['train']:.2f}  evaluate {s['evaluate']:.2f}  "
         f"upload {s['upload']:.2f}  other {s['other']:.2f}"
     )
@@ -542,20 +539,15 @@ def print_report(report: dict[str, Any]) -> None:
         f"sagelab ÷ direct: wall {xgb['wall_ratio']:.2f}x "
         f"(target ≤ {targets['xgboost_wall_ratio']:.2f}x: {verdict}), CPU {xgb['cpu_ratio']:.2f}x"
     )
-    print(
-        f"sagelab ÷ direct + train eval (the same xgboost.train call): wall "
-        f"{xgb['wall_ratio_vs_train_eval']:.2f}x, CPU {xgb['cpu_ratio_vs_train_eval']:.2f}x"
-    )
     o = xgb["overhead_seconds"]
     print(
         f"sagelab's extra {s['wall'] - d['wall']:.2f} s: start-up {o['start_up']:.2f}, reading "
-        f"{o['reading']:+.2f}, train-set AUC every round {o['train_set_auc']:+.2f}, rest of "
-        f"training {o['training_rest']:+.2f}, evaluate and upload {o['evaluate_upload']:+.2f}"
+        f"{o['reading']:+.2f}, training {o['training']:+.2f}, evaluate and upload "
+        f"{o['evaluate_upload']:+.2f}"
     )
-    aucs = [xgb["direct_auc"], xgb["direct_train_eval_auc"], xgb["sagelab_auc"]]
     print(
-        f"validation AUC: direct {aucs[0]:.6f}, direct + train eval {aucs[1]:.6f}, sagelab "
-        f"{aucs[2]:.6f} (largest difference {max(aucs) - min(aucs):.2g})"
+        f"validation AUC: direct {xgb['direct_auc']:.6f}, sagelab {xgb['sagelab_auc']:.6f} "
+        f"(difference {abs(xgb['direct_auc'] - xgb['sagelab_auc']):.2g})"
     )
 
     lhp = linear["hyperparameters"]
@@ -601,6 +593,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, help="write the results here as JSON")
     args = parser.parse_args(argv)
 
+    # A SIGTERM unwinds like Ctrl-C, so the jobs are stopped and the files deleted.
+    signal.signal(signal.SIGTERM, _terminate)
     load_before = os.getloadavg()
     with tempfile.TemporaryDirectory(prefix="sagelab-bench-") as tmp:
         work = Path(tmp)
@@ -615,6 +609,7 @@ def main(argv: list[str] | None = None) -> int:
             xgb = bench_xgboost(session, *small, work, args.rounds, args.threads, args.runs)
             linear = bench_linear(session, small, big, args.epochs)
         finally:
+            _stop_jobs(session)
             session.jobs.close()
             session.store.dispose()
             _restore(saved)
