@@ -18,6 +18,7 @@ from rich.progress import (
     DownloadColumn,
     Progress,
     TextColumn,
+    TimeElapsedColumn,
     TimeRemainingColumn,
     TransferSpeedColumn,
 )
@@ -93,17 +94,33 @@ def _cell(value: Any) -> str:
 
 
 @contextmanager
-def progress_bar(description: str, *, enabled: bool = True) -> Iterator[Callable[[int, int], None]]:
-    """A callback ``(done, total)`` in bytes that drives a Rich bar on large inputs."""
+def progress_bar(
+    description: str,
+    *,
+    enabled: bool = True,
+    min_total: int = _PROGRESS_MIN_BYTES,
+    in_bytes: bool = True,
+) -> Iterator[Callable[[int, int], None]]:
+    """A callback ``(done, total)`` that draws a Rich bar on stderr once the work is large.
+
+    Args:
+        description: the bar's label.
+        enabled: False for ``--json`` output.
+        min_total: below this total no bar is drawn (small work finishes first).
+        in_bytes: the totals are bytes (size and speed shown), else plain counts.
+    """
     if not enabled or not err_console.is_terminal:
         yield lambda done, total: None
         return
+    columns = (
+        [DownloadColumn(), TransferSpeedColumn(), TimeRemainingColumn()]
+        if in_bytes
+        else [TextColumn("{task.percentage:>3.0f}%"), TimeElapsedColumn()]
+    )
     progress = Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),
-        DownloadColumn(),
-        TransferSpeedColumn(),
-        TimeRemainingColumn(),
+        *columns,
         console=err_console,
         transient=True,
     )
@@ -111,7 +128,7 @@ def progress_bar(description: str, *, enabled: bool = True) -> Iterator[Callable
 
     def update(done: int, total: int) -> None:
         nonlocal task
-        if total < _PROGRESS_MIN_BYTES:
+        if total < min_total:
             return
         if task is None:
             progress.start()

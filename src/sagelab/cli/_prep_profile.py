@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from typing import Any
 
 import typer
 
-from sagelab.cli._output import JSON_OPTION, console, err_console, print_json, print_records
+from sagelab.cli._output import JSON_OPTION, console, print_json, print_records, progress_bar
 
 __all__ = ["explore_app", "profile_command"]
 
@@ -16,39 +16,11 @@ __all__ = ["explore_app", "profile_command"]
 _PROGRESS_MIN_ROWS = 2_000_000
 
 
-@contextmanager
 def _progress(
     description: str, *, enabled: bool, min_total: int = _PROGRESS_MIN_ROWS
-) -> Iterator[Callable[[int, int], None]]:
-    """A ``(done, total)`` callback that draws a bar on stderr once the work is large."""
-    if not enabled or not err_console.is_terminal:
-        yield lambda done, total: None
-        return
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-
-    bar = Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        TextColumn("{task.percentage:>3.0f}%"),
-        TimeElapsedColumn(),
-        console=err_console,
-        transient=True,
-    )
-    task = None
-
-    def update(done: int, total: int) -> None:
-        nonlocal task
-        if total < min_total:
-            return
-        if task is None:
-            bar.start()
-            task = bar.add_task(description, total=total)
-        bar.update(task, completed=done, total=total)
-
-    try:
-        yield update
-    finally:
-        bar.stop()
+) -> AbstractContextManager[Callable[[int, int], None]]:
+    """A bar over rows read (all passes), once the work is large."""
+    return progress_bar(description, enabled=enabled, min_total=min_total, in_bytes=False)
 
 
 def _split(columns: str | None) -> list[str] | None:
