@@ -15,7 +15,7 @@ TESTS = Path(__file__).resolve().parent
 DOORS = {"cli", "api", "console"}
 #: The foundations may import only the base layer (and each other, store below jobs).
 FOUNDATIONS = {"store": set(), "jobs": {"store"}}
-BASE = {"errors", "config", "_version", "_plugins", "_imports"}
+BASE = {"errors", "config", "_version", "_plugins", "_imports", "_html"}
 
 
 def _imports(path: Path) -> set[str]:

@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
 import json
 import math
 import os
-import tempfile
 from collections.abc import Mapping, Sequence
 from html import escape
 from pathlib import Path
 from typing import Any
 
+from sagelab._html import atomic_write as _atomic_write
+from sagelab._html import plot_figure as _figure
+from sagelab._html import section as _section
 from sagelab.errors import InvalidInput
 from sagelab.evaluation._evaluation import Evaluation, format_metric
 from sagelab.evaluation._plots import (
@@ -216,24 +217,6 @@ def _number(value: Any) -> float | None:
 
 
 # ---------------------------------------------------------------------------- sections
-def _section(section_id: str, heading: str, body: str) -> str:
-    return f'<section id="{section_id}">\n<h2>{escape(heading)}</h2>\n{body}\n</section>'
-
-
-def _figure(plot: Plot) -> str:
-    if plot.png is None:
-        return (
-            f'<figure id="plot-{plot.name}"><figcaption><b>{escape(plot.title)}</b>: '
-            f'<span class="missing">{escape(plot.caption)}</span></figcaption></figure>'
-        )
-    data = base64.b64encode(plot.png).decode("ascii")
-    return (
-        f'<figure id="plot-{plot.name}">\n<img src="data:image/png;base64,{data}" '
-        f'alt="{escape(plot.title)}">\n<figcaption><b>{escape(plot.title)}.</b> '
-        f"{escape(plot.caption)}</figcaption>\n</figure>"
-    )
-
-
 def _table(header: Sequence[str], rows: Sequence[Sequence[Any]], numeric_from: int = 1) -> str:
     head = "".join(f"<th>{escape(str(h))}</th>" for h in header)
     body = []
@@ -395,18 +378,3 @@ def _write_pngs(folder: Path, plots: list[Plot]) -> None:
     for plot in plots:
         if plot.png is not None:
             _atomic_write(folder / f"{plot.name}.png", plot.png)
-
-
-def _atomic_write(target: Path, data: bytes) -> None:
-    """Write to a temporary file in the same folder, then rename it over ``target``."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, 0o644)  # mkstemp makes it private; a report is meant to be shared
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

@@ -7,16 +7,15 @@ name and renamed into place, so a reader never sees half a report.
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
 import math
 import os
-import tempfile
 from collections.abc import Callable, Sequence
 from html import escape
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from sagelab._html import atomic_write, plot_figure, section
 from sagelab.errors import InvalidInput
 from sagelab.prep._plots import Plot
 
@@ -75,26 +74,6 @@ def fmt(value: Any) -> str:
     if isinstance(value, dt.datetime | dt.date):
         return value.isoformat(sep=" ") if isinstance(value, dt.datetime) else value.isoformat()
     return str(value)
-
-
-def section(section_id: str, heading: str, body: str) -> str:
-    """A ``<section>`` with an id (anchors and tests find it by that id)."""
-    return f'<section id="{escape(section_id)}">\n<h2>{escape(heading)}</h2>\n{body}\n</section>'
-
-
-def plot_figure(plot: Plot) -> str:
-    """A ``<figure>`` with the embedded PNG, or the reason it is missing."""
-    if plot.png is None:
-        return (
-            f'<figure id="plot-{plot.name}"><figcaption><b>{escape(plot.title)}</b>: '
-            f'<span class="missing">{escape(plot.caption)}</span></figcaption></figure>'
-        )
-    data = base64.b64encode(plot.png).decode("ascii")
-    return (
-        f'<figure id="plot-{plot.name}">\n<img src="data:image/png;base64,{data}" '
-        f'alt="{escape(plot.title)}">\n<figcaption><b>{escape(plot.title)}.</b> '
-        f"{escape(plot.caption)}</figcaption>\n</figure>"
-    )
 
 
 def table(
@@ -178,19 +157,6 @@ def write_page(target: Path, plots: Sequence[Plot], build: Callable[[str], str])
             (files / f"{plot.name}.png").unlink(missing_ok=True)
     atomic_write(target, build(files.name).encode("utf-8"))
     return target
-
-
-def atomic_write(target: Path, data: bytes) -> None:
-    """Write to a temporary file in the same folder, then rename it over ``target``."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.chmod(tmp, 0o644)  # mkstemp makes it private; a report is meant to be shared
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def store_files(lake: Lake, bucket: str, prefix: str, files: dict[str, bytes]) -> list[str]:

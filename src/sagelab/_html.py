@@ -1,0 +1,60 @@
+"""Building blocks of sagelab's self-contained HTML reports (evaluation, profiles, explorations)."""
+
+from __future__ import annotations
+
+import base64
+import os
+import tempfile
+from html import escape
+from pathlib import Path
+from typing import Protocol
+
+__all__ = ["FigureLike", "atomic_write", "plot_figure", "section"]
+
+
+class FigureLike(Protocol):
+    """A rendered plot: its id, title, caption and PNG bytes (None with the reason in the caption)."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def title(self) -> str: ...
+    @property
+    def caption(self) -> str: ...
+    @property
+    def png(self) -> bytes | None: ...
+
+
+def section(section_id: str, heading: str, body: str) -> str:
+    """A ``<section>`` with an id (anchors and tests find it by that id)."""
+    return f'<section id="{escape(section_id)}">\n<h2>{escape(heading)}</h2>\n{body}\n</section>'
+
+
+def plot_figure(plot: FigureLike) -> str:
+    """A ``<figure>`` with the embedded PNG, or the reason it is missing."""
+    if plot.png is None:
+        return (
+            f'<figure id="plot-{plot.name}"><figcaption><b>{escape(plot.title)}</b>: '
+            f'<span class="missing">{escape(plot.caption)}</span></figcaption></figure>'
+        )
+    data = base64.b64encode(plot.png).decode("ascii")
+    return (
+        f'<figure id="plot-{plot.name}">\n<img src="data:image/png;base64,{data}" '
+        f'alt="{escape(plot.title)}">\n<figcaption><b>{escape(plot.title)}.</b> '
+        f"{escape(plot.caption)}</figcaption>\n</figure>"
+    )
+
+
+def atomic_write(target: Path, data: bytes) -> None:
+    """Write to a temporary file in the same folder, then rename it over ``target``."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.chmod(tmp, 0o644)  # mkstemp makes it private; a report is meant to be shared
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
