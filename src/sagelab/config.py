@@ -19,7 +19,7 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from pydantic import field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from sagelab.errors import InvalidInput
@@ -71,6 +71,13 @@ class Settings(BaseSettings):
     serve_url: str = "http://127.0.0.1:8080"
     #: The bearer token a server exposed beyond this machine requires (empty: none).
     serve_token: str = ""
+    #: Start local jobs from a warm fork server (``sagelab.jobs._forkserver``) when one is ready.
+    job_fork_server: bool = True
+    #: How long an unused fork server waits for another launch before it exits.
+    job_fork_server_idle_seconds: float = Field(default=600.0, gt=0)
+    #: Modules the fork server imports, comma-separated (empty: the job kinds and algorithm
+    #: libraries sagelab ships).
+    job_preload: str = ""
 
     @classmethod
     def settings_customise_sources(
@@ -110,6 +117,7 @@ class Settings(BaseSettings):
             "lake": self.lake,
             "serve_url": self.serve_url,
             "serve_token": "***" if self.serve_token else "",
+            "job_fork_server": str(self.job_fork_server).lower(),
             "config_file": str(config_file_path()),
         }
 

@@ -77,3 +77,23 @@ def stubborn(ctx: JobContext) -> None:
 def quick_local() -> LocalExecutor:
     """A local executor with a short grace period, so the kill path is quick to test."""
     return LocalExecutor(stop_grace_seconds=1.0)
+
+
+def whoami(ctx: JobContext, seconds: float = 0.0) -> dict[str, Any]:
+    """Where the job runs: the process that started its supervisor, its working
+    directory, a variable of the caller's environment and a draw from NumPy's global
+    generator (the starter is read before the job sleeps ``seconds``)."""
+    import numpy as np
+    import psutil
+
+    supervisor = psutil.Process(os.getppid())
+    starter = psutil.Process(supervisor.ppid())
+    cmdline = " ".join(starter.cmdline())
+    time.sleep(seconds)
+    return {
+        "starter_pid": starter.pid,
+        "starter": cmdline,
+        "cwd": os.getcwd(),
+        "marker": os.environ.get("SAGELAB_TEST_MARKER", ""),
+        "draw": float(np.random.random()),
+    }

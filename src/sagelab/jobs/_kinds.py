@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from sagelab._plugins import Registry
 
-__all__ = ["job_kind_target", "job_kinds", "register_job_kind"]
+__all__ = ["builtin_job_modules", "job_kind_target", "job_kinds", "register_job_kind"]
 
 #: The kinds sagelab ships; each stage adds its own here (training, tuning trials, ...).
 _BUILTIN_KINDS = {
@@ -50,3 +50,8 @@ def job_kind_target(kind: str) -> str:
         InvalidInput: the kind is unknown; the message lists the known kinds.
     """
     return _KINDS.target(kind)
+
+
+def builtin_job_modules() -> list[str]:
+    """The modules of the job functions sagelab ships (what a warm job server imports)."""
+    return sorted({target.partition(":")[0] for target in _BUILTIN_KINDS.values()})

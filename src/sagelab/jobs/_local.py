@@ -1,7 +1,10 @@
 """The ``local`` executor: each job in its own process group on this machine (POSIX).
 
 A job runs as ``python -m sagelab.jobs._runner NAME`` in a new session, so a
-stop reaches every process it started and a crash stays inside it. The job's
+stop reaches every process it started and a crash stays inside it. When the
+``job_fork_server`` setting is on (the default) and a warm fork server is ready,
+that process is forked from it, with the libraries jobs use already imported
+(:mod:`sagelab.jobs._forkserver`); otherwise it starts from a fresh interpreter. The job's
 process is known by its pid *and* its start time, so a pid the system has since
 given to another program is not taken for the job.
 """
@@ -52,15 +55,18 @@ class LocalExecutor(Executor):
             "SAGELAB_LAKE": settings.lake,
             "PYTHONUNBUFFERED": "1",
         }
-        command = [
-            sys.executable,
-            "-m",
-            "sagelab.jobs._runner",
-            request.job_name,
-            "--stop-grace",
-            repr(float(self.stop_grace_seconds)),
-        ]
+        argv = [request.job_name, "--stop-grace", repr(float(self.stop_grace_seconds))]
         request.log_path.parent.mkdir(parents=True, exist_ok=True)
+        if settings.job_fork_server:
+            # Imported here: ``python -m sagelab.jobs._forkserver`` must not find it imported.
+            from sagelab.jobs._forkserver import DEFAULT_PRELOAD, ForkServerClient
+
+            preload = [m for m in settings.job_preload.split(",") if m] or DEFAULT_PRELOAD
+            server = ForkServerClient(settings.job_fork_server_idle_seconds, preload)
+            pid = server.launch(argv, env, request.log_path)
+            if pid is not None:
+                return JobHandle(host=self.host, pid=pid, start_time=_start_time(pid))
+        command = [sys.executable, "-m", "sagelab.jobs._runner", *argv]
         with request.log_path.open("ab") as log:
             proc = subprocess.Popen(
                 command,
@@ -71,11 +77,7 @@ class LocalExecutor(Executor):
                 start_new_session=True,
             )
         self._children[proc.pid] = proc
-        try:
-            started: float | None = psutil.Process(proc.pid).create_time()
-        except psutil.NoSuchProcess:
-            started = None
-        return JobHandle(host=self.host, pid=proc.pid, start_time=started)
+        return JobHandle(host=self.host, pid=proc.pid, start_time=_start_time(proc.pid))
 
     def _process(self, handle: JobHandle) -> psutil.Process | None:
         """The job's process if it still exists (a zombie included), else None."""
@@ -126,3 +128,10 @@ class LocalExecutor(Executor):
         for pid, proc in list(self._children.items()):
             if proc.poll() is not None:
                 self._children.pop(pid, None)
+
+
+def _start_time(pid: int) -> float | None:
+    try:
+        return float(psutil.Process(pid).create_time())
+    except psutil.NoSuchProcess:
+        return None

@@ -19,6 +19,7 @@ import contextlib
 import hashlib
 import importlib.util
 import json
+import sys
 import time
 from collections import deque
 from collections.abc import Iterator
@@ -26,6 +27,7 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import asdict, dataclass, field
 from multiprocessing import get_context
+from multiprocessing.context import BaseContext
 from typing import TYPE_CHECKING, Any
 
 from sagelab.errors import AlgorithmError, InvalidInput
@@ -318,18 +320,24 @@ class _Pipeline:
 
 
 def _start_pool(workers: int, algorithm: str) -> ProcessPoolExecutor:
-    """Worker processes, started now (they take seconds: each imports the model's library).
+    """Worker processes, started now, before this process predicts anything.
 
-    They come from a fork server that imports the worker's modules (and the library the
-    algorithm is named after) once, so starting W workers costs one import, not W. The
-    server never predicts, so no OpenMP threads (XGBoost, LightGBM) exist in it when it
-    forks; the job's own process, which may use them, never forks.
+    When this process already has the model's library imported (a job forked from the
+    warm job server has), the workers are forked from it: they start in milliseconds
+    and share its imports. Otherwise they come from a fork server that imports the
+    worker's modules (and the library the algorithm is named after) once, so starting
+    W workers costs one import, not W. Either way no OpenMP threads (XGBoost, LightGBM)
+    exist yet in the process that forks: the pool starts before any chunk is predicted
+    here, and the fork server never predicts.
     """
-    context = get_context("forkserver")
-    preload = ["sagelab.serving._transform_worker"]
-    if importlib.util.find_spec(algorithm) is not None:
-        preload.append(algorithm)
-    context.set_forkserver_preload(preload)
+    warm = algorithm in sys.modules or importlib.util.find_spec(algorithm) is None
+    context: BaseContext
+    if warm:
+        context = get_context("fork")
+    else:
+        server = get_context("forkserver")
+        server.set_forkserver_preload(["sagelab.serving._transform_worker", algorithm])
+        context = server
     pool = ProcessPoolExecutor(
         max_workers=workers, mp_context=context, initializer=warm_up, initargs=(algorithm,)
     )
