@@ -240,7 +240,8 @@ def test_tuning_warm_start_learns_from_a_parent(env: Env, searches: Searches) ->
     assert len(child.trials) == 1
     assert child.info.result["WarmStartTrials"] == len(parent.trials)
     pool = [*parent.trials, *child.trials]
-    best = max(pool, key=lambda t: t.objective or 0.0)
+    top = max(t.objective or 0.0 for t in pool)
+    best = min((t for t in pool if t.objective == top), key=lambda t: t.end_time)  # ties: first
     assert child.overall_best is not None and child.overall_best.name == best.name
     assert child.as_dict()["OverallBestTrainingJob"]["TrainingJobName"] == best.name
     # Another objective, or other data with IdenticalDataAndAlgorithm: refused before a job.

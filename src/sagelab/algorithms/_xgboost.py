@@ -52,10 +52,12 @@ from sagelab.algorithms._common import (
 from sagelab.algorithms._hyperparameters import Hyperparameter
 from sagelab.errors import AlgorithmError, InvalidInput, closest
 
-__all__ = ["TRAIN_METRIC_ROWS", "XGBoostAlgorithm"]
+__all__ = ["TRAIN_METRIC_FRACTION", "TRAIN_METRIC_ROWS", "XGBoostAlgorithm"]
 
-#: Train metrics are computed on at most this many rows (a seeded sample above it).
-TRAIN_METRIC_ROWS = 100_000
+#: Train metrics are computed on every row up to this many, else on a seeded sample of
+#: this many rows or :data:`TRAIN_METRIC_FRACTION` of them, whichever is more.
+TRAIN_METRIC_ROWS = 20_000
+TRAIN_METRIC_FRACTION = 0.02
 
 MODEL_FILE = "model.ubj"
 
@@ -337,18 +339,20 @@ class XGBoostAlgorithm(Algorithm):
 
     def _train_metric_matrix(self, xgb: Any, X: Any, y: np.ndarray, threads: int) -> Any:
         """The rows ``train:*`` metrics are computed on: all of them up to
-        :data:`TRAIN_METRIC_ROWS`, else a seeded sample of that many.
+        :data:`TRAIN_METRIC_ROWS`, else a seeded sample of that many or of
+        :data:`TRAIN_METRIC_FRACTION` of the rows, whichever is more.
 
-        Like SageMaker's XGBoost, sagelab reports train metrics every round; on a
-        large channel a metric such as AUC over every row costs more than the
-        round itself, while a sample of 100,000 rows tracks it closely. Training
-        always uses every row.
+        Like SageMaker's XGBoost, sagelab reports train metrics every round. Over every
+        row, a metric such as AUC costs more than the round itself on a large channel;
+        a sample tracks it closely (AUC's standard error on 20,000 rows is about 0.003)
+        and, as a fixed share of the rows, keeps its cost a fixed small share of the
+        training (about 2 % on 1M rows × 50 features). Training always uses every row.
         """
-        if X.shape[0] <= TRAIN_METRIC_ROWS:
+        n = X.shape[0]
+        size = max(TRAIN_METRIC_ROWS, round(n * TRAIN_METRIC_FRACTION))
+        if n <= size:
             return None
-        rows = np.sort(
-            np.random.default_rng(self.seed).choice(X.shape[0], TRAIN_METRIC_ROWS, replace=False)
-        )
+        rows = np.sort(np.random.default_rng(self.seed).choice(n, size, replace=False))
         return xgb.DMatrix(X[rows], label=y[rows], nthread=threads)
 
     def _eval_metrics(self) -> list[str]:

@@ -228,9 +228,14 @@ def summarize_trial(
 
 
 def best_of(trials: Iterable[TrialSummary], maximize: bool) -> TrialSummary | None:
-    """The completed trial with the best objective (a stopped trial has no model)."""
+    """The completed trial with the best objective (a stopped trial has no model); of
+    trials that tie, the one that ended first (a warm start's parent before its child)."""
     done = [t for t in trials if t.status == "Completed" and t.objective is not None]
     if not done:
         return None
-    key = (lambda t: t.objective) if maximize else (lambda t: -(t.objective or 0.0))
-    return max(done, key=key)
+    sign = 1.0 if maximize else -1.0
+    return max(done, key=lambda t: (sign * (t.objective or 0.0), -_ended(t)))
+
+
+def _ended(trial: TrialSummary) -> float:
+    return trial.end_time.timestamp() if trial.end_time is not None else float("inf")
