@@ -2,7 +2,7 @@
 
 Metrics are buffered in memory and written in batches, so a job may log one
 point per iteration: a background thread writes what has gathered every
-``flush_seconds`` (0.5 s by default), a job that logs faster writes inline once
+``flush_seconds`` (0.25 s by default), a job that logs faster writes inline once
 ``flush_points`` (1000) are waiting, and whatever is left is written when the
 job ends. Readers see points at most about half a second late.
 
@@ -55,7 +55,7 @@ class JobContext:
         store: Store,
         job_id: int,
         logger: logging.Logger | None = None,
-        flush_seconds: float = 0.5,
+        flush_seconds: float = 0.25,
         flush_points: int = 1000,
     ) -> None:
         self._name = job_name

@@ -190,7 +190,12 @@ def _sampler(spec: TuningSpec, seed: int | None) -> Any:
     if spec.strategy == "Bayesian" and spec.sampler == "gp":
         return samplers.GPSampler(seed=seed, n_startup_trials=startup)
     # constant_liar: trials still running count as bad guesses, so parallel trials spread out.
-    return samplers.TPESampler(seed=seed, n_startup_trials=startup, constant_liar=True)
+    # multivariate: one joint density over the ranges, so that ranges which work together
+    # (a learning rate and the depth) are proposed together; independent densities need
+    # more trials to find the same region.
+    return samplers.TPESampler(
+        seed=seed, n_startup_trials=startup, constant_liar=True, multivariate=True
+    )
 
 
 def _grid_sampler(base: type) -> type:
