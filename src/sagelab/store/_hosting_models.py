@@ -71,6 +71,9 @@ class EndpointConfig(Base):
     #: ``[{"VariantName", "Model", "ModelData", "Checksums", "InitialInstanceCount",
     #: "InitialVariantWeight", ...}]``
     variants: Mapped[list[Any]] = mapped_column(default=list)
+    #: What the config holds beside its production variants, by SageMaker's names
+    #: (``DataCaptureConfig``, ``ShadowProductionVariants``, ...).
+    options: Mapped[dict[str, Any]] = mapped_column(default=dict)
     create_time: Mapped[datetime] = mapped_column(default=utcnow)
 
 
@@ -88,6 +91,9 @@ class Endpoint(Base):
     variants: Mapped[list[Any]] = mapped_column(default=list)
     #: Grows with every change, so servers can tell cheaply that they must reload.
     revision: Mapped[int] = mapped_column(Integer, default=1)
+    #: The options served now (the config's ``options``), and the endpoint's own state
+    #: beside them (autoscaling policies, a deployment in progress), by SageMaker's names.
+    options: Mapped[dict[str, Any]] = mapped_column(default=dict)
     create_time: Mapped[datetime] = mapped_column(default=utcnow)
     update_time: Mapped[datetime] = mapped_column(default=utcnow)
 
