@@ -4,7 +4,7 @@ Usage::
 
     python benchmarks/serving.py [--workers 2] [--duration 10] [--concurrency 1 8 64]
                                  [--rounds 3] [--mlflow-python PATH] [--transform-rows N]
-                                 [--json OUT]
+                                 [--capture] [--json OUT]
 
 One XGBoost model (100 rounds, depth 6, trained on 20,000 generated rows × 20
 features) is served three ways at the same worker count, all running at once and
@@ -20,6 +20,11 @@ single-row CSV requests:
 3. **mlflow**: ``mlflow models serve --env-manager local --workers W`` on the same
    booster saved with ``mlflow.xgboost`` (from its own virtualenv, ``--mlflow-python``,
    since MLflow pins its own versions; skipped when not given or not found).
+4. **sagelab+capture** (with ``--capture``): a second endpoint of the same server and
+   model that captures every request and answer to the lake (``--data-capture 100``);
+   the report gives its requests per second against the plain endpoint's, and checks
+   after the server's clean stop that every answered request was captured or counted
+   as dropped.
 
 It reports requests per second, p50 and p99 latency (wrk's ``--latency``), the
 ratios against the minimal app, and, when ``benchmarks/transform.py`` is there,
@@ -160,6 +165,24 @@ def run_wrk(
     }
 
 
+def capture_counts(metrics_url: str) -> dict[str, Any]:
+    """The capture endpoint's answered invocations and dropped capture records, summed over
+    its variants, from the server's Prometheus metrics."""
+    text = httpx.get(metrics_url, timeout=30).text
+
+    def total(metric: str) -> float:
+        pattern = rf'^{metric}\{{endpoint="bench-capture",[^}}]*\}} (\S+)$'
+        return sum(float(m.group(1)) for m in re.finditer(pattern, text, re.MULTILINE))
+
+    errors = total("sagelab_endpoint_invocation_4xx_errors_total") + total(
+        "sagelab_endpoint_invocation_5xx_errors_total"
+    )
+    return {
+        "invocations": total("sagelab_endpoint_invocations_total") - errors,
+        "dropped": total("sagelab_endpoint_capture_dropped_records_total"),
+    }
+
+
 def train_model(folder: Path) -> tuple[Path, np.ndarray]:
     import xgboost
 
@@ -186,6 +209,11 @@ def main() -> int:
     parser.add_argument("--mlflow-python", type=Path, default=None)
     parser.add_argument("--transform-rows", type=int, default=1_000_000)
     parser.add_argument("--json", type=Path, default=None)
+    parser.add_argument(
+        "--capture",
+        action="store_true",
+        help="also serve the model with 100%% data capture and compare the throughput",
+    )
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         print("wrk is not installed (Debian: apt-get install wrk).", file=sys.stderr)
@@ -228,25 +256,19 @@ def main() -> int:
             check=True,
             capture_output=True,
         )
-        subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "sagelab",
-                "deploy",
-                "bench-model",
-                "--endpoint",
-                "bench",
-                "--instances",
-                str(args.workers),
-                "--json",
-            ],
-            env=env,
-            check=True,
-            capture_output=True,
-        )
+        deploys = [("bench", [])]
+        if args.capture:
+            deploys.append(("bench-capture", ["--data-capture", "100"]))
+        deploy = [sys.executable, "-m", "sagelab", "deploy", "bench-model", "--instances"]
+        for endpoint, extra in deploys:
+            subprocess.run(
+                [*deploy, str(args.workers), "--endpoint", endpoint, *extra, "--json"],
+                env=env,
+                check=True,
+                capture_output=True,
+            )
         servers: dict[str, tuple[list[str], str, str, str, dict[str, str]]] = {}
-        port = free_port()
+        port = sagelab_port = free_port()
         servers["sagelab"] = (
             [
                 sys.executable,
@@ -263,6 +285,14 @@ def main() -> int:
             csv_row,
             env,
         )
+        if args.capture:  # no command: an endpoint of the sagelab server above
+            servers["sagelab+capture"] = (
+                [],
+                f"http://127.0.0.1:{port}/endpoints/bench-capture/invocations",
+                f"http://127.0.0.1:{port}/ping",
+                csv_row,
+                env,
+            )
         (folder / "minimal_app.py").write_text(textwrap.dedent(MINIMAL_APP))
         port = free_port()
         servers["minimal"] = (
@@ -326,19 +356,21 @@ def main() -> int:
         # All servers run at once (an idle server costs nothing) and take turns under load,
         # round after round, so that a change in the machine's load hits them alike.
         procs = []
+        counted: dict[str, Any] = {}
         try:
             for name, (command, url, ready, body, server_env) in servers.items():
-                procs.append(
-                    subprocess.Popen(
-                        command,
-                        env=server_env,
-                        cwd=folder,
-                        start_new_session=True,
-                        stdout=subprocess.DEVNULL,
-                        stderr=subprocess.DEVNULL,
+                if command:
+                    procs.append(
+                        subprocess.Popen(
+                            command,
+                            env=server_env,
+                            cwd=folder,
+                            start_new_session=True,
+                            stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL,
+                        )
                     )
-                )
-                wait_ready(ready)
+                    wait_ready(ready)
                 check = httpx.post(
                     url, content=body, headers={"Content-Type": "text/csv"}, timeout=30
                 )
@@ -353,9 +385,19 @@ def main() -> int:
                             run_wrk(url, body, "text/csv", c, args.duration, folder)
                         )
                 print(f"  round {r + 1}/{args.rounds} done", flush=True)
+            if args.capture:
+                time.sleep(2)  # the workers publish their counters every half second
+                counted = capture_counts(f"http://127.0.0.1:{sagelab_port}/metrics")
         finally:
             for proc in procs:
                 stop(proc)
+        if args.capture:
+            # Stopped cleanly: every worker has written what it had queued.
+            lake = folder / "home" / "lake" / "data-capture"
+            counted["captured"] = sum(
+                len(f.read_bytes().splitlines()) for f in lake.rglob("*.jsonl")
+            )
+            results["capture"] = counted
         for name, levels in runs.items():
             results["servers"][name] = {
                 c: {
@@ -384,7 +426,7 @@ def main() -> int:
         "duration_s": args.duration,
     }
     print(f"\nSingle-row CSV requests, {args.workers} workers each, {args.duration} s per level")
-    print(f"{'server':10s}" + "".join(f"{'c=' + str(c):>26s}" for c in args.concurrency))
+    print(f"{'server':16s}" + "".join(f"{'c=' + str(c):>26s}" for c in args.concurrency))
     base = results["servers"].get("minimal", {})
     for name, levels in results["servers"].items():
         cells: list[str] = []
@@ -392,7 +434,22 @@ def main() -> int:
             r = levels[str(c)]
             ratio = r["rps"] / base[str(c)]["rps"] if base else float("nan")
             cells.append(f"{r['rps']:8.0f} r/s {ratio:5.2f}x p99 {r['p99_ms']:5.1f}ms")
-        print(f"{name:10s}" + "".join(f"{cell:>26s}" for cell in cells))
+        print(f"{name:16s}" + "".join(f"{cell:>26s}" for cell in cells))
+    if "capture" in results:
+        plain, captured = results["servers"]["sagelab"], results["servers"]["sagelab+capture"]
+        ratios = {c: captured[str(c)]["rps"] / plain[str(c)]["rps"] for c in args.concurrency}
+        results["capture"]["rps_ratio"] = ratios
+        print(
+            "data capture of every request: "
+            + ", ".join(
+                f"{ratio:.3f}x the plain endpoint's r/s at c={c}" for c, ratio in ratios.items()
+            )
+        )
+        counts = results["capture"]
+        print(
+            f"  {counts['invocations']:.0f} answered, {counts['captured']} captured, "
+            f"{counts['dropped']:.0f} dropped (captured + dropped should equal answered)"
+        )
     if "transform" in results:
         print("batch transform:", json.dumps(results["transform"]))
     print(f"load {load_before:.2f} before, {results['machine']['load_after']:.2f} after")

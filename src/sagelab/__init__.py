@@ -13,7 +13,7 @@ from sagelab._version import __version__
 from sagelab.config import Settings, get_settings
 
 if TYPE_CHECKING:
-    from sagelab.serving import Predictor
+    from sagelab.serving import DataCaptureConfig, Predictor
     from sagelab.session import Session
     from sagelab.training import Estimator, Model
     from sagelab.tuning import (
@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 __all__ = [
     "CategoricalParameter",
     "ContinuousParameter",
+    "DataCaptureConfig",
     "Estimator",
     "HyperparameterTuner",
     "IntegerParameter",
@@ -58,6 +59,10 @@ def __getattr__(name: str) -> Any:
         from sagelab.serving import Predictor
 
         return Predictor
+    if name == "DataCaptureConfig":
+        from sagelab.serving import DataCaptureConfig
+
+        return DataCaptureConfig
     if name in _TUNING_NAMES:
         from sagelab import tuning
 

@@ -102,7 +102,10 @@ def stop_server(proc: subprocess.Popen[bytes]) -> None:
             proc.wait(5)
 
 
-def served_env(root: Path, *, workers: int = 2) -> Iterator[Served]:
+def served_env(
+    root: Path, *, workers: int | None = 2, extra: tuple[str, ...] = ()
+) -> Iterator[Served]:
+    """Two trained models and a server (``workers`` None: its pool follows the instances)."""
     home = root / "home"
     data = load_breast_cancer()
     X, y = data.data, data.target
@@ -127,7 +130,8 @@ def served_env(root: Path, *, workers: int = 2) -> Iterator[Served]:
             info = session.jobs.wait(job.name, timeout=300)
             assert info.status == "Completed", info.failure_reason
         port = free_port()
-        proc = start_server(home, port, "--workers", str(workers), "--metrics-period", "1")
+        pool = ("--workers", str(workers)) if workers is not None else ()
+        proc = start_server(home, port, *pool, "--metrics-period", "1", *extra)
         try:
             yield Served(session, home, f"http://127.0.0.1:{port}", a.name, b.name, X[500:])
         finally:

@@ -15,7 +15,7 @@ import typer
 from sagelab.cli._output import JSON_OPTION, console, err_console, print_json, print_records
 
 if TYPE_CHECKING:
-    from sagelab.serving import EndpointService, VariantSpec
+    from sagelab.serving import DataCaptureConfig, EndpointService, VariantSpec
 
 __all__ = ["deploy_command", "endpoints_app", "invoke_command", "serve_command"]
 
@@ -71,20 +71,70 @@ def deploy_command(
     ),
     instances: int = typer.Option(1, "--instances", help="Instances of the single variant."),
     update: bool = typer.Option(False, "--update", help="Replace an existing endpoint's variants."),
+    multi_model: str | None = typer.Option(
+        None,
+        "--multi-model",
+        help="Serve every model folder under s3://bucket/prefix/, picked per request by "
+        "X-Amzn-SageMaker-Target-Model (invoke --target-model).",
+    ),
+    memory_budget_mb: float | None = typer.Option(
+        None, "--memory-budget-mb", help="--multi-model: MB of models kept loaded per instance."
+    ),
+    model_idle_seconds: float | None = typer.Option(
+        None, "--model-idle-seconds", help="--multi-model: unload a model unused this long."
+    ),
+    data_capture: int | None = typer.Option(
+        None,
+        "--data-capture",
+        help="Capture this percentage (0-100) of requests and answers to the lake.",
+    ),
+    capture_destination: str | None = typer.Option(
+        None,
+        "--capture-destination",
+        help="--data-capture: where, s3://bucket/prefix/ (default s3://data-capture/).",
+    ),
+    capture: str | None = typer.Option(
+        None, "--capture", help="--data-capture: input, output or input,output (the default)."
+    ),
     json_out: bool = JSON_OPTION,
 ) -> None:
-    """Deploy a model (or several weighted variants) to an endpoint."""
+    """Deploy a model (or several weighted variants, or a multi-model prefix) to an endpoint."""
     from sagelab.errors import InvalidInput
     from sagelab.serving import VariantSpec
 
-    if (model is None) == (not variant):
-        raise InvalidInput("Give either MODEL (one variant) or --variant (repeated), not both.")
-    specs = (
-        [_variant(v) for v in variant or []]
-        if variant
-        else [VariantSpec("AllTraffic", str(model), instance_count=instances)]
+    if sum(x is not None and x != [] for x in (model, variant, multi_model)) != 1:
+        raise InvalidInput(
+            "Give one of MODEL (one variant), --variant (repeated) or --multi-model PREFIX."
+        )
+    if multi_model is not None:
+        specs = [
+            VariantSpec(
+                "AllTraffic",
+                multi_model,
+                instance_count=instances,
+                mode="MultiModel",
+                memory_budget_mb=memory_budget_mb,
+                model_idle_seconds=model_idle_seconds,
+            )
+        ]
+    elif variant:
+        specs = [_variant(v) for v in variant]
+    else:
+        specs = [
+            VariantSpec(
+                "AllTraffic",
+                str(model),
+                instance_count=instances,
+                memory_budget_mb=memory_budget_mb,  # refused by the service: MultiModel only
+                model_idle_seconds=model_idle_seconds,
+            )
+        ]
+    described = _service().deploy(
+        endpoint,
+        specs,
+        update=update,
+        data_capture=_data_capture(data_capture, capture_destination, capture),
     )
-    described = _service().deploy(endpoint, specs, update=update)
     if json_out:
         print_json(described)
         return
@@ -140,6 +190,102 @@ def endpoint_metrics(
         print_json(rows)
         return
     print_records(rows, ["Timestamp", "VariantName", "MetricName", "Value", "SampleCount"])
+
+
+@endpoints_app.command("autoscale")
+def autoscale_endpoint(
+    name: str,
+    variant: str = typer.Option(..., "--variant", help="The variant to scale."),
+    min_capacity: int | None = typer.Option(None, "--min", help="The fewest instances."),
+    max_capacity: int | None = typer.Option(None, "--max", help="The most instances."),
+    target: float | None = typer.Option(
+        None, "--target", help="Invocations per instance per minute to hold."
+    ),
+    scale_out_cooldown: float = typer.Option(300.0, "--scale-out-cooldown", help="Seconds."),
+    scale_in_cooldown: float = typer.Option(300.0, "--scale-in-cooldown", help="Seconds."),
+    scale_out_window: float = typer.Option(
+        180.0, "--scale-out-window", help="Seconds above the target before a scale-out."
+    ),
+    scale_in_window: float = typer.Option(
+        900.0, "--scale-in-window", help="Seconds below 90% of the target before a scale-in."
+    ),
+    disable_scale_in: bool = typer.Option(False, "--disable-scale-in", help="Never scale in."),
+    off: bool = typer.Option(False, "--off", help="Remove the variant's policy."),
+    json_out: bool = JSON_OPTION,
+) -> None:
+    """Scale a variant's instances by target tracking on invocations per instance."""
+    from sagelab.errors import InvalidInput
+    from sagelab.serving import ScalingPolicy
+
+    scaling = _service().autoscaling
+    if off:
+        described = scaling.delete_policy(name, variant)
+    else:
+        missing = [
+            flag
+            for flag, value in (
+                ("--min", min_capacity),
+                ("--max", max_capacity),
+                ("--target", target),
+            )
+            if value is None
+        ]
+        if missing:
+            raise InvalidInput(f"A scaling policy needs {', '.join(missing)} (or --off).")
+        policy = ScalingPolicy(
+            min_capacity=min_capacity,  # type: ignore[arg-type]
+            max_capacity=max_capacity,  # type: ignore[arg-type]
+            target_value=target,  # type: ignore[arg-type]
+            scale_out_cooldown=scale_out_cooldown,
+            scale_in_cooldown=scale_in_cooldown,
+            scale_out_window=scale_out_window,
+            scale_in_window=scale_in_window,
+            disable_scale_in=disable_scale_in,
+        )
+        described = scaling.put_policy(name, variant, policy)
+    if json_out:
+        print_json(described)
+        return
+    rows = [{"Variant": v, **p} for v, p in described["Policies"].items()]
+    if rows:
+        print_records(rows)
+    else:
+        console.print(f"No scaling policies on {name}.")
+    if described["Activities"]:
+        print_records(described["Activities"][-10:])
+
+
+@endpoints_app.command("data-capture")
+def data_capture_endpoint(
+    name: str,
+    percent: int | None = typer.Option(
+        None, "--percent", help="Capture this percentage (0-100) of requests and answers."
+    ),
+    destination: str | None = typer.Option(
+        None, "--destination", help="Where: s3://bucket/prefix/ (default s3://data-capture/)."
+    ),
+    capture: str | None = typer.Option(
+        None, "--capture", help="input, output or input,output (the default)."
+    ),
+    off: bool = typer.Option(False, "--off", help="Stop capturing."),
+    json_out: bool = JSON_OPTION,
+) -> None:
+    """Start, change or stop an endpoint's data capture, keeping its variants."""
+    from sagelab.errors import InvalidInput
+    from sagelab.serving import DataCaptureConfig
+
+    if off == (percent is not None):
+        raise InvalidInput("Give --percent PERCENT to capture, or --off to stop (one of them).")
+    config = (
+        DataCaptureConfig(enable_capture=False, sampling_percentage=0)
+        if off
+        else _data_capture(percent, destination, capture)
+    )
+    described = _service().update_data_capture(name, config)  # type: ignore[arg-type]
+    if json_out:
+        print_json(described)
+        return
+    _show_endpoint(described)
 
 
 @endpoints_app.command("delete")
@@ -198,6 +344,9 @@ def invoke_command(
     content_type: str = typer.Option("text/csv", "--content-type", help="The body's type."),
     accept: str | None = typer.Option(None, "--accept", help="The answer's type."),
     target_variant: str | None = typer.Option(None, "--target-variant", help="A variant to use."),
+    target_model: str | None = typer.Option(
+        None, "--target-model", help="A multi-model endpoint's model: a path under its prefix."
+    ),
     url: str | None = typer.Option(None, "--url", help="The server (default: SAGELAB_SERVE_URL)."),
     json_out: bool = JSON_OPTION,
 ) -> None:
@@ -220,6 +369,7 @@ def invoke_command(
         accept=accept,
         target_variant=target_variant,
         token=settings.serve_token,
+        target_model=target_model,
     )
     if json_out:
         print_json(
@@ -252,6 +402,28 @@ def _pairs(items: list[str] | None, option: str, kind: type) -> dict[str, Any]:
     return out
 
 
+def _data_capture(
+    percent: int | None, destination: str | None, modes: str | None
+) -> DataCaptureConfig | None:
+    """``--data-capture PERCENT [--capture-destination URI] [--capture input,output]``."""
+    from sagelab.errors import InvalidInput
+    from sagelab.serving import DataCaptureConfig
+
+    if percent is None:
+        if destination is not None or modes is not None:
+            raise InvalidInput(
+                "--capture-destination and --capture go with --data-capture PERCENT."
+            )
+        return None
+    return DataCaptureConfig(
+        sampling_percentage=percent,
+        destination_s3_uri=destination,
+        capture_options=("Input", "Output")
+        if modes is None
+        else tuple(m.strip() for m in modes.split(",") if m.strip()),
+    )
+
+
 def _show_endpoint(d: dict[str, Any]) -> None:
     status = d["EndpointStatus"]
     colour = {"InService": "green", "Failed": "red"}.get(status, "yellow")
@@ -275,3 +447,15 @@ def _show_endpoint(d: dict[str, Any]) -> None:
             }
         )
     print_records(rows)
+    capture = d.get("DataCaptureConfig")
+    if capture:
+        modes = " and ".join(o["CaptureMode"].lower() for o in capture["CaptureOptions"])
+        console.print(
+            f"Data capture {capture['CaptureStatus']}: {capture['CurrentSamplingPercentage']}% "
+            f"of requests ({modes}) to {capture['DestinationS3Uri']}"
+        )
+    for variant, policy in (d.get("AutoScaling") or {}).get("Policies", {}).items():
+        console.print(
+            f"Autoscaling {variant}: {policy['MinCapacity']}-{policy['MaxCapacity']} instances, "
+            f"target {policy['TargetValue']:g} invocations per instance per minute"
+        )

@@ -14,6 +14,7 @@ mistakes, 5xx for the model's) and is counted.
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import json
 import logging
@@ -23,8 +24,10 @@ from pathlib import Path
 from typing import Any
 
 from sagelab.errors import InvalidInput
+from sagelab.serving._capture import INFERENCE_ID_HEADER, CaptureWriter
 from sagelab.serving._codec import BadRequest, decode_rows, encode_prediction, media_type, negotiate
 from sagelab.serving._metrics import Counters, read_snapshots, render_prometheus
+from sagelab.serving._multimodel import TARGET_MODEL_HEADER, MultiModelVariant, TargetModelError
 from sagelab.serving._table import EndpointTable, ServedVariant
 
 __all__ = ["MAX_BODY_BYTES", "TARGET_VARIANT_HEADER", "VARIANT_HEADER", "InvocationApp"]
@@ -50,16 +53,34 @@ class InvocationApp:
         counters: where this worker counts its requests.
         run_dir: the server's folder of per-worker metric snapshots.
         token: when set, invocations need ``Authorization: Bearer <token>``.
+        capture: queues the requests of endpoints with data capture; written out in full
+            at the lifespan's shutdown.
     """
 
     def __init__(
-        self, table: EndpointTable, counters: Counters, run_dir: Path, token: str = ""
+        self,
+        table: EndpointTable,
+        counters: Counters,
+        run_dir: Path,
+        token: str = "",
+        *,
+        capture: CaptureWriter | None = None,
     ) -> None:
         self.table, self.counters, self.run_dir = table, counters, run_dir
+        self.capture = capture
         self._token = f"Bearer {token}".encode() if token else b""
+        #: Set when the server drains this worker: answers then close their connection.
+        self.draining = False
+
+    def drain(self) -> None:
+        """Answer every request from now on with ``Connection: close`` (the pool stops
+        this worker soon: its clients reconnect to the others before that)."""
+        self.draining = True
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
+            if scope["type"] == "lifespan":
+                await self._lifespan(receive, send)
             return
         path: str = scope["path"]
         method: str = scope["method"]
@@ -114,8 +135,23 @@ class InvocationApp:
                 return
         else:
             variant = endpoint.choose()
+        if isinstance(variant, MultiModelVariant):  # the request's model, loaded when first asked
+            try:
+                variant, hit, load_us = await variant.models.get(headers.get(TARGET_MODEL_HEADER))
+            except TargetModelError as exc:
+                self.counters.failed(name, variant.name, exc.status)
+                await _answer(
+                    send,
+                    exc.status,
+                    _error_body(exc.code, str(exc)),
+                    "application/json",
+                    ((VARIANT_HEADER.encode(), variant.name.encode()),),
+                )
+                return
+            self.counters.model_cache(name, variant.name, hit=hit, load_us=load_us)
+        request = b""
         try:
-            status, body, kind, model_ns = await self._predict(variant, headers, receive)
+            status, body, kind, model_ns, request = await self._predict(variant, headers, receive)
         except BadRequest as exc:
             status, body, kind, model_ns = (
                 exc.status,
@@ -130,19 +166,27 @@ class InvocationApp:
         if status == 200:
             elapsed = time.perf_counter_ns() - started
             self.counters.served(name, variant.name, model_ns / 1000, (elapsed - model_ns) / 1000)
+            if endpoint.capture is not None and self.capture is not None:
+                self.capture.offer(
+                    endpoint.capture,
+                    name,
+                    variant.name,
+                    headers.get("content-type", ""),
+                    request,
+                    kind,
+                    body,
+                    headers.get(INFERENCE_ID_HEADER),
+                )
         else:
             self.counters.failed(name, variant.name, status)
-        await _answer(
-            send,
-            status,
-            body,
-            kind or "application/json",
-            ((VARIANT_HEADER.encode(), variant.name.encode()),),
-        )
+        extra: tuple[tuple[bytes, bytes], ...] = ((VARIANT_HEADER.encode(), variant.name.encode()),)
+        if self.draining:
+            extra += ((b"connection", b"close"),)
+        await _answer(send, status, body, kind or "application/json", extra)
 
     async def _predict(
         self, variant: ServedVariant, headers: dict[str, str], receive: Receive
-    ) -> tuple[int, bytes, str, int]:
+    ) -> tuple[int, bytes, str, int, bytes]:
         length = headers.get("content-length")
         if length is not None and (not length.isdigit() or int(length) > MAX_BODY_BYTES):
             raise BadRequest(
@@ -160,7 +204,19 @@ class InvocationApp:
         except InvalidInput as exc:
             raise BadRequest(str(exc)) from None
         model_ns = time.perf_counter_ns() - t
-        return 200, encode_prediction(prediction, accept), accept, model_ns
+        return 200, encode_prediction(prediction, accept), accept, model_ns, body
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        """Start at once; at shutdown (after the last request), write out the captures."""
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                if self.capture is not None:
+                    await asyncio.to_thread(self.capture.close)
+                await send({"type": "lifespan.shutdown.complete"})
+                return
 
 
 def _headers(scope: Scope) -> dict[str, str]:

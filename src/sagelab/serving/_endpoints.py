@@ -23,11 +23,24 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import select
 
 from sagelab.errors import Conflict, InvalidInput, NotFound, SagelabError, closest
+from sagelab.serving._capture_config import (
+    DATA_CAPTURE_KEY,
+    DataCaptureConfig,
+    capture_summary,
+    check_data_capture,
+)
+from sagelab.serving._multimodel import (
+    DEFAULT_IDLE_SECONDS,
+    DEFAULT_MEMORY_BUDGET_MB,
+    MULTI_MODEL,
+    SINGLE_MODEL,
+)
 from sagelab.store import Endpoint, EndpointConfig, EndpointMetric, Store, utcnow
 
 if TYPE_CHECKING:
     from sagelab.config import Settings
     from sagelab.registry import ModelRegistry, ResolvedModel
+    from sagelab.serving._autoscale import EndpointAutoscaling
 
 __all__ = [
     "ENDPOINT_METRICS",
@@ -48,7 +61,15 @@ ENDPOINT_METRICS = (
     "OverheadLatency",
     "Invocation4XXErrors",
     "Invocation5XXErrors",
+    # Multi-model variants: per load, 1/0 per invocation (its mean is the hit rate), a gauge.
+    "ModelLoadingTime",
+    "ModelCacheHit",
+    "LoadedModelCount",
+    # Endpoints with data capture: captured records dropped when the writer fell behind.
+    "CaptureDroppedRecords",
 )
+#: Metrics whose total over periods is their mean weighted by samples, not their sum.
+_AVERAGED = ("ModelLatency", "OverheadLatency", "ModelLoadingTime", "ModelCacheHit")
 _NAME = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
 _SERVED = ("InService", "Updating")
 #: Rows of records (a name of its own: ``list`` is a method of the service).
@@ -65,12 +86,22 @@ class VariantSpec:
             job, an ``s3://`` model folder).
         instance_count: worker processes that serve it (at least 1).
         weight: its share of the traffic is ``weight / sum(weights)``.
+        mode: ``SingleModel``, or ``MultiModel``: ``model`` is then an ``s3://bucket/prefix/``
+            under which every model folder is served, picked per request by the
+            ``X-Amzn-SageMaker-Target-Model`` header and loaded on its first request.
+        memory_budget_mb: MultiModel only: what the models one instance keeps loaded may
+            take (estimated from their artifacts; least recently used are unloaded first).
+            Default 1024.
+        model_idle_seconds: MultiModel only: a model unused this long is unloaded. Default 600.
     """
 
     name: str
     model: str
     instance_count: int = 1
     weight: float = 1.0
+    mode: str = SINGLE_MODEL
+    memory_budget_mb: float | None = None
+    model_idle_seconds: float | None = None
 
 
 @dataclass(frozen=True)
@@ -112,6 +143,13 @@ class EndpointService:
         self.store = store
         self.registry = registry
 
+    @property
+    def autoscaling(self) -> EndpointAutoscaling:
+        """Scaling policies of these endpoints' variants (target tracking)."""
+        from sagelab.serving._autoscale import EndpointAutoscaling
+
+        return EndpointAutoscaling(self.store)
+
     @classmethod
     def from_settings(cls, settings: Settings | None = None) -> EndpointService:
         """The service over the store and lake that ``settings`` name."""
@@ -128,24 +166,38 @@ class EndpointService:
 
     # ------------------------------------------------------------------ deploy and update
     def deploy(
-        self, endpoint: str, variants: Sequence[VariantSpec], *, update: bool = False
+        self,
+        endpoint: str,
+        variants: Sequence[VariantSpec],
+        *,
+        update: bool = False,
+        data_capture: DataCaptureConfig | Mapping[str, Any] | None = None,
     ) -> dict[str, Any]:
         """Create an endpoint (or, with ``update``, replace an existing one's variants).
 
         Every variant's model is resolved and loaded once (its files checked against
-        their checksums) before the endpoint changes.
+        their checksums) before the endpoint changes. ``data_capture`` (a
+        :class:`DataCaptureConfig` or SageMaker's ``DataCaptureConfig`` mapping) makes
+        the servers keep a share of the requests and answers in the lake; an update
+        without one keeps the capture the endpoint has.
 
         Raises:
-            InvalidInput: bad names, counts or weights (one message per problem), or a
-                model that does not load (the endpoint is then Failed when new, unchanged
-                when updated).
+            InvalidInput: bad names, counts or weights (one message per problem), a bad
+                data capture config (refused before anything changes), or a model that
+                does not load (the endpoint is then Failed when new, unchanged when
+                updated).
             Conflict: the endpoint exists and ``update`` is False, or is being changed.
             NotFound: a model reference that resolves to nothing; ``update`` of a missing
                 endpoint.
         """
         _check_name(endpoint, "endpoint")
         _check_variants(variants)
-        resolved = [self.registry.resolve(v.model) for v in variants]
+        capture = None if data_capture is None else check_data_capture(data_capture)
+        self._capture_bucket(capture)
+        # A multi-model variant's models are resolved and checked when first requested.
+        resolved = [
+            None if v.mode == MULTI_MODEL else self.registry.resolve(v.model) for v in variants
+        ]
         records = [_variant_record(v, r) for v, r in zip(variants, resolved, strict=True)]
         config_name = f"{endpoint}-config-{utcnow().strftime('%Y%m%d%H%M%S%f')}"
         with self.store.session() as s:
@@ -161,7 +213,13 @@ class EndpointService:
                 raise Conflict(
                     f"The endpoint {endpoint!r} is {row.status}; wait until it is InService."
                 )
-            s.add(EndpointConfig(name=config_name, variants=records))
+            if capture is None and row is not None:  # an update keeps the endpoint's capture
+                capture = (row.options or {}).get(DATA_CAPTURE_KEY)
+            s.add(
+                EndpointConfig(
+                    name=config_name, variants=records, options=_with_capture({}, capture)
+                )
+            )
             if row is None:
                 s.add(Endpoint(name=endpoint, config_name=config_name, status="Creating"))
             else:
@@ -187,15 +245,60 @@ class EndpointService:
                 }
                 for r in records
             ]
+            row.options = _with_capture(row.options, capture)
             row.status, row.failure_reason = "InService", ""
             row.revision += 1
             row.update_time = utcnow()
         return self.describe(endpoint)
 
-    def _check_loads(self, resolved: Sequence[ResolvedModel]) -> None:
+    def update_data_capture(
+        self, endpoint: str, data_capture: DataCaptureConfig | Mapping[str, Any]
+    ) -> dict[str, Any]:
+        """Start, change or stop an endpoint's data capture, keeping its variants as they are.
+
+        Like the SageMaker SDK's ``update_data_capture_config``: a new endpoint config
+        with the same variants and the new capture is deployed; workers pick it up
+        within a second without loading any model again.
+
+        Raises:
+            InvalidInput: a bad data capture config (one message per problem).
+            NotFound: no such endpoint.
+            Conflict: the endpoint is not InService.
+        """
+        capture = check_data_capture(data_capture)
+        self._capture_bucket(capture)
+        config_name = f"{endpoint}-config-{utcnow().strftime('%Y%m%d%H%M%S%f')}"
+        with self.store.session() as s:
+            row = self._get(s, endpoint)
+            if row.status != "InService":
+                raise Conflict(f"The endpoint {endpoint!r} is {row.status}; it must be InService.")
+            current = s.get(EndpointConfig, row.config_name)
+            s.add(
+                EndpointConfig(
+                    name=config_name,
+                    variants=list(current.variants) if current is not None else [],
+                    options=_with_capture(current.options if current is not None else {}, capture),
+                )
+            )
+            row.config_name = config_name
+            row.options = _with_capture(row.options, capture)
+            row.revision += 1
+            row.update_time = utcnow()
+        return self.describe(endpoint)
+
+    def _capture_bucket(self, capture: Mapping[str, Any] | None) -> None:
+        """Create the bucket captures go to, so that workers find it."""
+        if capture and capture["EnableCapture"]:
+            from sagelab.lake import Lake
+
+            bucket, _ = Lake.parse_uri(capture["DestinationS3Uri"])
+            self.registry.lake.create_bucket(bucket, exist_ok=True)
+
+    def _check_loads(self, resolved: Sequence[ResolvedModel | None]) -> None:
         with tempfile.TemporaryDirectory(prefix="sagelab-deploy-") as tmp:
             for i, r in enumerate(resolved):
-                self.registry.load(r, workdir=Path(tmp) / str(i))
+                if r is not None:
+                    self.registry.load(r, workdir=Path(tmp) / str(i))
 
     def _failed(self, endpoint: str, *, new: bool, reason: str) -> None:
         with self.store.session() as s:
@@ -281,6 +384,9 @@ class EndpointService:
         with self.store.read() as s:
             row = self._get(s, endpoint)
             out = _describe(row)
+            capture = (row.options or {}).get(DATA_CAPTURE_KEY)
+            if capture:
+                out["DataCaptureConfig"] = capture_summary(capture)
         for v in out["ProductionVariants"]:
             v["Metrics"] = self._variant_totals(endpoint, v["VariantName"])
         return out
@@ -288,14 +394,16 @@ class EndpointService:
     def _variant_totals(self, endpoint: str, variant: str) -> dict[str, float]:
         with self.store.read() as s:
             rows = s.execute(
-                select(EndpointMetric.name, EndpointMetric.value, EndpointMetric.samples).where(
-                    EndpointMetric.endpoint == endpoint, EndpointMetric.variant == variant
-                )
+                select(EndpointMetric.name, EndpointMetric.value, EndpointMetric.samples)
+                .where(EndpointMetric.endpoint == endpoint, EndpointMetric.variant == variant)
+                .order_by(EndpointMetric.timestamp, EndpointMetric.id)
             ).all()
         totals: dict[str, float] = {}
         weighted: dict[str, tuple[float, int]] = {}
         for name, value, samples in rows:
-            if name in ("ModelLatency", "OverheadLatency"):
+            if name == "LoadedModelCount":  # a gauge: its latest value (rows come in order)
+                totals[name] = value
+            elif name in _AVERAGED:
                 total, n = weighted.get(name, (0.0, 0))
                 weighted[name] = (total + value * samples, n + samples)
             else:
@@ -350,6 +458,12 @@ class EndpointService:
             if row is None or row.status not in _SERVED or not row.variants:
                 return None
             return int(row.revision), [dict(v) for v in row.variants]
+
+    def served_options(self, endpoint: str) -> dict[str, Any]:
+        """The options an endpoint is served with (``DataCaptureConfig``...), {} if none."""
+        with self.store.read() as s:
+            row = s.get(Endpoint, endpoint)
+            return dict(row.options or {}) if row is not None else {}
 
     def instance_total(self) -> int:
         """The instances every served endpoint asks for, all together."""
@@ -414,6 +528,16 @@ class EndpointService:
         return row
 
 
+def _with_capture(options: Mapping[str, Any] | None, capture: Any) -> dict[str, Any]:
+    """``options`` with the data capture config set (or removed when None); other keys kept."""
+    out = dict(options or {})
+    if capture is None:
+        out.pop(DATA_CAPTURE_KEY, None)
+    else:
+        out[DATA_CAPTURE_KEY] = capture
+    return out
+
+
 def _is_weight(w: Any) -> bool:
     return isinstance(w, (int, float)) and not isinstance(w, bool) and w >= 0 and w == w
 
@@ -447,6 +571,7 @@ def _check_variants(variants: Sequence[VariantSpec]) -> None:
             problems.append(
                 f"The instance count of {v.name!r} must be an integer ≥ 1; got {v.instance_count!r}."
             )
+        problems += _multi_model_problems(v)
     weights = [v.weight for v in variants]
     if weights and all(_is_weight(w) for w in weights) and sum(weights) <= 0:
         problems.append("The variants' weights are all 0; at least one must take traffic.")
@@ -454,7 +579,58 @@ def _check_variants(variants: Sequence[VariantSpec]) -> None:
         raise InvalidInput(" ".join(problems))
 
 
-def _variant_record(spec: VariantSpec, resolved: ResolvedModel) -> dict[str, Any]:
+def _multi_model_problems(v: VariantSpec) -> list[str]:
+    from sagelab.lake import Lake
+
+    if v.mode not in (SINGLE_MODEL, MULTI_MODEL):
+        return [f"The mode of {v.name!r} is {SINGLE_MODEL} or {MULTI_MODEL}; got {v.mode!r}."]
+    problems = []
+    for what, value in (
+        ("memory budget (MB)", v.memory_budget_mb),
+        ("model idle time (seconds)", v.model_idle_seconds),
+    ):
+        if value is None:
+            continue
+        if v.mode != MULTI_MODEL:
+            problems.append(f"The {what} of {v.name!r} applies to {MULTI_MODEL} variants only.")
+        elif not _is_weight(value) or value <= 0 or value == float("inf"):
+            problems.append(f"The {what} of {v.name!r} must be a positive number; got {value!r}.")
+    if v.mode == MULTI_MODEL:
+        try:
+            _, key = Lake.parse_uri(v.model)
+        except InvalidInput as exc:
+            key, shown = "", f" ({exc})"
+        else:
+            shown = ""
+        if not key.strip("/"):
+            problems.append(
+                f"A {MULTI_MODEL} variant's model is a folder inside a bucket under which each "
+                f"model is a model folder, such as s3://models/churn/; {v.name!r} got "
+                f"{v.model!r}{shown}."
+            )
+    return problems
+
+
+def _variant_record(spec: VariantSpec, resolved: ResolvedModel | None) -> dict[str, Any]:
+    if resolved is None:  # MultiModel: the prefix, and what bounds the models loaded under it
+        budget = spec.memory_budget_mb or DEFAULT_MEMORY_BUDGET_MB
+        prefix = spec.model.rstrip("/") + "/"
+        return {
+            "VariantName": spec.name,
+            "Mode": MULTI_MODEL,
+            "Model": spec.model,
+            "ModelData": prefix,
+            "ModelDataUrl": prefix,
+            "Algorithm": "",
+            "ProblemType": "",
+            "Checksums": {},
+            "ModelPackage": None,
+            "TrainingJobName": None,
+            "MemoryBudgetBytes": int(budget * 1024 * 1024),
+            "ModelIdleSeconds": float(spec.model_idle_seconds or DEFAULT_IDLE_SECONDS),
+            "DesiredWeight": float(spec.weight),
+            "DesiredInstanceCount": int(spec.instance_count),
+        }
     return {
         "VariantName": spec.name,
         "Model": resolved.reference,
@@ -466,6 +642,16 @@ def _variant_record(spec: VariantSpec, resolved: ResolvedModel) -> dict[str, Any
         "TrainingJobName": resolved.training_job,
         "DesiredWeight": float(spec.weight),
         "DesiredInstanceCount": int(spec.instance_count),
+    }
+
+
+def _multi_model_fields(v: Mapping[str, Any]) -> dict[str, Any]:
+    if v.get("Mode") != MULTI_MODEL:
+        return {}
+    return {
+        "ModelDataUrl": v["ModelDataUrl"],
+        "MemoryBudgetMB": v["MemoryBudgetBytes"] / (1024 * 1024),
+        "ModelIdleSeconds": v["ModelIdleSeconds"],
     }
 
 
@@ -486,6 +672,8 @@ def _describe(row: Endpoint) -> dict[str, Any]:
                 "ModelData": v["ModelData"],
                 "Algorithm": v["Algorithm"],
                 "ModelPackage": v.get("ModelPackage"),
+                "Mode": v.get("Mode", SINGLE_MODEL),
+                **_multi_model_fields(v),
                 "CurrentWeight": v.get("CurrentWeight", v["DesiredWeight"]),
                 "DesiredWeight": v["DesiredWeight"],
                 "CurrentInstanceCount": v.get("CurrentInstanceCount", v["DesiredInstanceCount"]),
@@ -493,4 +681,10 @@ def _describe(row: Endpoint) -> dict[str, Any]:
             }
             for v in row.variants
         ],
+        # Scaling policies and the last scaling activities (serving/_autoscale.py).
+        **({"AutoScaling": row.options["AutoScaling"]} if _has(row, "AutoScaling") else {}),
     }
+
+
+def _has(row: Endpoint, key: str) -> bool:
+    return bool((row.options or {}).get(key))

@@ -7,15 +7,18 @@ itself) and renders them in Prometheus' text format with ``prometheus_client``.
 The server turns the growth of those sums over each period into points of the
 endpoints' metric series in the store (CloudWatch's names: ``Invocations``,
 ``InvocationsPerInstance``, ``ModelLatency`` and ``OverheadLatency`` in
-microseconds, ``Invocation4XXErrors``, ``Invocation5XXErrors``). Snapshots of
-workers that have exited stay, so totals never go down while a server runs.
+microseconds, ``Invocation4XXErrors``, ``Invocation5XXErrors``; for multi-model
+variants ``ModelLoadingTime`` in microseconds per load, ``ModelCacheHit``, 1 or 0 per
+invocation, and ``LoadedModelCount``, a gauge summed over the workers). Snapshots of
+workers that have exited stay, so totals never go down while a server runs (a
+worker that stops empties its caches first, so its loaded models count 0).
 """
 
 from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -25,8 +28,26 @@ from sagelab.serving._endpoints import MetricPoint
 __all__ = ["COUNTS", "Counters", "deltas", "read_snapshots", "render_prometheus"]
 
 #: What a worker counts per (endpoint, variant), in this order.
-COUNTS = ("invocations", "errors_4xx", "errors_5xx", "model_us", "overhead_us", "timed")
-_INVOCATIONS, _E4, _E5, _MODEL, _OVERHEAD, _TIMED = range(len(COUNTS))
+COUNTS = (
+    "invocations",
+    "errors_4xx",
+    "errors_5xx",
+    "model_us",
+    "overhead_us",
+    "timed",
+    # Multi-model variants only: loads and their time, cache lookups and hits, and the
+    # models loaded now (a gauge, not a total).
+    "loads",
+    "load_us",
+    "lookups",
+    "hits",
+    "loaded_models",
+    # Endpoints with data capture: records dropped because the capture writer fell behind.
+    "capture_dropped",
+)
+_INVOCATIONS, _E4, _E5, _MODEL, _OVERHEAD, _TIMED = range(6)
+_LOADS, _LOAD_US, _LOOKUPS, _HITS, _LOADED = range(6, 11)
+_DROPPED = 11
 
 
 class Counters:
@@ -34,6 +55,8 @@ class Counters:
 
     def __init__(self) -> None:
         self.totals: dict[tuple[str, str], list[float]] = {}
+        #: Reads how many models each multi-model variant has loaded now (set by the worker).
+        self.loaded_models: Callable[[], Mapping[tuple[str, str], int]] | None = None
 
     def _row(self, endpoint: str, variant: str) -> list[float]:
         row = self.totals.get((endpoint, variant))
@@ -55,8 +78,27 @@ class Counters:
         row[_INVOCATIONS] += 1
         row[_E5 if status >= 500 else _E4] += 1
 
+    def model_cache(self, endpoint: str, variant: str, *, hit: bool, load_us: float | None) -> None:
+        """A multi-model request found its model loaded (``hit``) or not, and, when it
+        loaded the model itself, how long that took."""
+        row = self._row(endpoint, variant)
+        row[_LOOKUPS] += 1
+        row[_HITS] += hit
+        if load_us is not None:
+            row[_LOADS] += 1
+            row[_LOAD_US] += load_us
+
+    def capture_dropped(self, endpoint: str, variant: str, n: int) -> None:
+        """Captured records of a variant that were dropped rather than written."""
+        self._row(endpoint, variant)[_DROPPED] += n
+
     def snapshot(self) -> dict[str, list[float]]:
-        return {f"{e}\x1f{v}": list(row) for (e, v), row in list(self.totals.items())}
+        out = {f"{e}\x1f{v}": list(row) for (e, v), row in list(self.totals.items())}
+        if self.loaded_models is not None:
+            for (e, v), n in self.loaded_models().items():
+                row = out.setdefault(f"{e}\x1f{v}", [0.0] * len(COUNTS))
+                row[_LOADED] = float(n)
+        return out
 
     def write(self, folder: Path) -> None:
         """Publish the totals as ``metrics-<pid>.json`` in ``folder`` (atomically)."""
@@ -146,10 +188,53 @@ def render_prometheus(
             for (endpoint, variant), n in sorted(instances.items()):
                 count.add_metric([endpoint, variant], n)
             yield from (invocations, e4, e5, model, overhead, count, per_instance)
+            yield from _multi_model_families(totals, labels)
+            dropped = CounterMetricFamily(
+                "sagelab_endpoint_capture_dropped_records",
+                "Captured requests dropped because the capture writer fell behind "
+                "(CaptureDroppedRecords).",
+                labels=labels,
+            )
+            for (endpoint, variant), row in sorted(totals.items()):
+                if len(row) > _DROPPED and row[_DROPPED]:
+                    dropped.add_metric([endpoint, variant], row[_DROPPED])
+            yield dropped
 
     registry = CollectorRegistry(auto_describe=False)
     registry.register(_Collector())
     return bytes(generate_latest(registry))
+
+
+def _multi_model_families(
+    totals: Mapping[tuple[str, str], list[float]], labels: list[str]
+) -> Iterator[Any]:
+    """ModelLoadingTime, ModelCacheHit and LoadedModelCount of the multi-model variants."""
+    from prometheus_client.core import GaugeMetricFamily, SummaryMetricFamily
+
+    loading = SummaryMetricFamily(
+        "sagelab_endpoint_model_loading_time_microseconds",
+        "Time to download, check and load a model of a multi-model variant (ModelLoadingTime).",
+        labels=labels,
+    )
+    hits = SummaryMetricFamily(
+        "sagelab_endpoint_model_cache_hit",
+        "1 per request whose model was loaded already, 0 otherwise; sum/count is the hit "
+        "rate (ModelCacheHit).",
+        labels=labels,
+    )
+    loaded = GaugeMetricFamily(
+        "sagelab_endpoint_loaded_models",
+        "Models a multi-model variant has loaded now, over every worker (LoadedModelCount).",
+        labels=labels,
+    )
+    for (endpoint, variant), row in sorted(totals.items()):
+        if len(row) < len(COUNTS) or not (row[_LOOKUPS] or row[_LOADED]):
+            continue
+        key = [endpoint, variant]
+        loading.add_metric(key, count_value=int(row[_LOADS]), sum_value=row[_LOAD_US])
+        hits.add_metric(key, count_value=int(row[_LOOKUPS]), sum_value=row[_HITS])
+        loaded.add_metric(key, row[_LOADED])
+    yield from (loading, hits, loaded)
 
 
 def deltas(
@@ -160,19 +245,25 @@ def deltas(
 ) -> list[MetricPoint]:
     """One period's metric points: what grew between two sums of the totals.
 
-    A period with no requests for a variant gives no points for it.
+    A period with no requests for a variant gives no points for it, except
+    ``LoadedModelCount`` of a multi-model variant, given whenever it changed.
     """
     points: list[MetricPoint] = []
     for (endpoint, variant), now in sorted(after.items()):
         then = before.get((endpoint, variant), [0.0] * len(COUNTS))
         d = [max(a - b, 0.0) for a, b in zip(now, then, strict=True)]
+
+        def point(name: str, value: float, samples: int) -> MetricPoint:
+            return MetricPoint(endpoint, variant, name, value, samples, at)  # noqa: B023
+
+        if (now[_LOOKUPS] or now[_LOADED]) and (d[_INVOCATIONS] or now[_LOADED] != then[_LOADED]):
+            points.append(point("LoadedModelCount", now[_LOADED], 1))
+        if d[_DROPPED]:
+            points.append(point("CaptureDroppedRecords", d[_DROPPED], int(d[_DROPPED])))
         if not d[_INVOCATIONS]:
             continue
         timed = int(d[_TIMED])
         n = max(instances.get((endpoint, variant), 1), 1)
-
-        def point(name: str, value: float, samples: int) -> MetricPoint:
-            return MetricPoint(endpoint, variant, name, value, samples, at)  # noqa: B023
 
         points += [
             point("Invocations", d[_INVOCATIONS], int(d[_INVOCATIONS])),
@@ -185,4 +276,8 @@ def deltas(
                 point("ModelLatency", d[_MODEL] / timed, timed),
                 point("OverheadLatency", d[_OVERHEAD] / timed, timed),
             ]
+        if d[_LOOKUPS]:
+            points.append(point("ModelCacheHit", d[_HITS] / d[_LOOKUPS], int(d[_LOOKUPS])))
+        if d[_LOADS]:
+            points.append(point("ModelLoadingTime", d[_LOAD_US] / d[_LOADS], int(d[_LOADS])))
     return points

@@ -28,9 +28,11 @@ def invoke_endpoint(
     token: str = "",
     timeout: float = 60.0,
     client: Any = None,
+    target_model: str | None = None,
 ) -> InvocationResult:
     """POST a body to ``{url}/endpoints/{endpoint}/invocations`` (SageMaker Runtime's
-    InvokeEndpoint).
+    InvokeEndpoint). ``target_model`` names the model of a multi-model endpoint, a path
+    under its prefix.
 
     Raises:
         InvalidInput: the server refused the request (4xx), with its message.
@@ -45,6 +47,8 @@ def invoke_endpoint(
         headers["Accept"] = accept
     if target_variant:
         headers["X-Amzn-SageMaker-Target-Variant"] = target_variant
+    if target_model:
+        headers["X-Amzn-SageMaker-Target-Model"] = target_model
     if token:
         headers["Authorization"] = f"Bearer {token}"
     target = f"{url.rstrip('/')}/endpoints/{endpoint}/invocations"
@@ -112,9 +116,12 @@ class Predictor:
         self.token = settings.serve_token if token is None else token
         self._client: Any = None
 
-    def predict(self, data: Any, target_variant: str | None = None) -> Any:
+    def predict(
+        self, data: Any, target_variant: str | None = None, target_model: str | None = None
+    ) -> Any:
         """Predict for ``data``: rows (array, list of rows, DataFrame), one row, or a
-        body already serialized (``bytes``/``str``).
+        body already serialized (``bytes``/``str``); ``target_model`` picks the model of a
+        multi-model endpoint (a path under its prefix).
 
         Raises:
             InvalidInput, NotFound, AlgorithmError, ServiceUnavailable: see
@@ -133,6 +140,7 @@ class Predictor:
             target_variant=target_variant,
             token=self.token,
             client=self._client,
+            target_model=target_model,
         )
         self.last_variant = result["InvokedProductionVariant"]
         body: bytes = result["Body"]

@@ -16,7 +16,13 @@ worker that died, and every ``metrics_period`` seconds appends the growth of the
 workers' counters to the endpoints' metric series.
 
 uvicorn's own multi-process supervisor runs a fixed number of workers; this one
-exists because the pool follows the endpoints' instance counts while it runs.
+exists because the pool follows the endpoints' instance counts while it runs. A
+worker the pool no longer needs is drained before it is stopped: for
+``drain_seconds`` it keeps serving but answers every request with
+``Connection: close``, so clients move their connections to the other workers
+instead of finding them closed under a request. After each metrics period the
+:class:`~sagelab.serving._autoscale.Autoscaler` applies the endpoints' scaling
+policies to the period's invocations.
 """
 
 from __future__ import annotations
@@ -38,6 +44,7 @@ from typing import Any
 
 from sagelab.config import Settings
 from sagelab.errors import InvalidInput
+from sagelab.serving._autoscale import Autoscaler, EndpointAutoscaling
 from sagelab.serving._endpoints import EndpointService
 from sagelab.serving._metrics import deltas, read_snapshots
 from sagelab.store import utcnow
@@ -59,8 +66,11 @@ class ServerOptions:
         workers: a fixed pool size (None: follow the endpoints' instance counts).
         max_workers: the most workers the pool grows to when following instance counts.
         token: when set, invocations need ``Authorization: Bearer <token>``.
-        metrics_period: seconds per point of the endpoints' metric series.
+        metrics_period: seconds per point of the endpoints' metric series (and between
+            two autoscaling decisions).
         refresh_interval: seconds between two looks at the store.
+        drain_seconds: how long a worker the pool no longer needs keeps answering (with
+            ``Connection: close``) before it is stopped.
     """
 
     host: str = "127.0.0.1"
@@ -70,6 +80,7 @@ class ServerOptions:
     token: str = ""
     metrics_period: float = 60.0
     refresh_interval: float = 0.5
+    drain_seconds: float = 2.0
 
 
 def _check_options(options: ServerOptions) -> None:
@@ -122,6 +133,7 @@ def run_server(
     for var in _THREAD_VARIABLES:  # inherited by the workers, which spawn after this
         os.environ.setdefault(var, "1")
     pool = _Pool(settings, sock, run_dir, options)
+    autoscaler = Autoscaler(EndpointAutoscaling(service.store))
     stopping = False
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
@@ -139,11 +151,18 @@ def run_server(
             time.sleep(options.refresh_interval)
             try:
                 pool.resize(_desired(service, options))
-                if time.monotonic() - last_flush >= options.metrics_period:
+                elapsed = time.monotonic() - last_flush
+                if elapsed >= options.metrics_period:
                     last_flush = time.monotonic()
                     after = read_snapshots(run_dir)
-                    service.record_metrics(deltas(before, after, _instances(service), utcnow()))
+                    points = deltas(before, after, _instances(service), utcnow())
+                    service.record_metrics(points)
                     before = after
+                    invocations = {
+                        (p.endpoint, p.variant): p.value for p in points if p.name == "Invocations"
+                    }
+                    for line in autoscaler.period(invocations, elapsed):
+                        _log.warning("Autoscaling %s", line)
             except Exception:  # the store may be briefly unreachable: keep serving
                 _log.exception("The server could not read or write the store; retrying.")
         with contextlib.suppress(Exception):
@@ -174,7 +193,7 @@ def _instances(service: EndpointService) -> dict[tuple[str, str], int]:
 
 
 class _Pool:
-    """Worker processes sharing the socket; replaced when they die."""
+    """Worker processes sharing the socket; replaced when they die, drained when surplus."""
 
     def __init__(
         self, settings: Settings, sock: socket.socket, run_dir: Path, options: ServerOptions
@@ -182,8 +201,11 @@ class _Pool:
         self.settings, self.sock, self.run_dir, self.options = settings, sock, run_dir, options
         self.context = multiprocessing.get_context("spawn")
         self.workers: list[Any] = []
+        #: surplus workers being drained, with the time to stop each
+        self.draining: list[tuple[Any, float]] = []
 
     def resize(self, n: int) -> None:
+        """Grow to ``n`` workers, or drain the surplus; ``0`` stops every worker now."""
         for w in [w for w in self.workers if not w.is_alive()]:
             _log.warning("Worker %s exited (code %s); starting another.", w.pid, w.exitcode)
             self.workers.remove(w)
@@ -197,10 +219,17 @@ class _Pool:
             self.workers.append(w)
         surplus = self.workers[n:]
         self.workers = self.workers[:n]
-        for w in surplus:  # uvicorn drains its open requests on SIGTERM
+        now = time.monotonic()
+        for w in surplus:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(w.pid, signal.SIGUSR1)  # answer with Connection: close from now on
+            self.draining.append((w, now + (self.options.drain_seconds if n else 0.0)))
+        due = [w for w, at in self.draining if n == 0 or at <= now or not w.is_alive()]
+        self.draining = [(w, at) for w, at in self.draining if w not in due]
+        for w in due:  # uvicorn finishes its open requests on SIGTERM
             w.terminate()
         deadline = time.monotonic() + 10
-        for w in surplus:
+        for w in due:
             w.join(max(deadline - time.monotonic(), 0.1))
             if w.is_alive():
                 w.kill()
@@ -214,6 +243,7 @@ def worker_main(
     import uvicorn
 
     from sagelab.serving._app import InvocationApp
+    from sagelab.serving._capture import CaptureWriter
     from sagelab.serving._metrics import Counters
     from sagelab.serving._table import EndpointTable
 
@@ -224,11 +254,19 @@ def worker_main(
     table = EndpointTable(
         service, interval=options.refresh_interval, on_tick=lambda: counters.write(folder)
     )
+    counters.loaded_models = table.loaded_models  # LoadedModelCount, read at each snapshot
     table.start()
-    app = InvocationApp(table, counters, folder, options.token)
+    capture = CaptureWriter(service.registry.lake, on_drop=counters.capture_dropped)
+    capture.start()
+    app = InvocationApp(table, counters, folder, options.token, capture=capture)
+    # uvicorn re-raises the signal that stopped it once it has shut down; exiting through
+    # Python rather than the signal's default action lets the ``finally`` below run.
+    for stop_signal in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(stop_signal, _exit_quietly)
+    signal.signal(signal.SIGUSR1, lambda signum, frame: app.drain())
     config = uvicorn.Config(
         app,
-        lifespan="off",
+        lifespan="on",  # its shutdown, after the last request, writes out the captures
         access_log=False,
         log_level="warning",
         timeout_keep_alive=30,
@@ -238,6 +276,11 @@ def worker_main(
     try:
         uvicorn.Server(config).run(sockets=[sock])
     finally:
+        capture.close()  # already done at the lifespan's shutdown, unless uvicorn was forced
         table.stop()
         with contextlib.suppress(OSError):
             counters.write(folder)
+
+
+def _exit_quietly(signum: int, frame: FrameType | None) -> None:
+    raise SystemExit(0)

@@ -5,6 +5,9 @@ worker holds, twice a second, loads the models of anything new or changed (their
 files checked against their checksums), and swaps the endpoint in whole: a request
 sees the old variants or the new ones, never a mix, and never waits for a load.
 A model that fails to load is logged and the endpoint keeps what it served.
+Variants in ``MultiModel`` mode load their models on request instead, into a
+cache per worker and variant (:mod:`sagelab.serving._multimodel`) kept across
+revisions; this thread also unloads their idle models.
 """
 
 from __future__ import annotations
@@ -16,16 +19,25 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from sagelab.serving._capture_config import DATA_CAPTURE_KEY, CaptureSpec, capture_spec
 from sagelab.serving._endpoints import EndpointService, resolved_of
+from sagelab.serving._multimodel import (
+    DEFAULT_IDLE_SECONDS,
+    DEFAULT_MEMORY_BUDGET_MB,
+    MULTI_MODEL,
+    MultiModelCache,
+    MultiModelVariant,
+)
 
 if TYPE_CHECKING:
     from sagelab.algorithms import Algorithm
 
-__all__ = ["EndpointTable", "ServedEndpoint", "ServedVariant"]
+__all__ = ["EndpointTable", "ServedEndpoint", "ServedVariant", "Variant"]
 
 _log = logging.getLogger("sagelab.serving")
 
@@ -43,6 +55,10 @@ class ServedVariant:
     feature_names: tuple[str, ...] | None
 
 
+#: What the weighted draw picks: a variant with its model, or one that picks per request.
+Variant = ServedVariant | MultiModelVariant
+
+
 class ServedEndpoint:
     """An endpoint's variants and the weighted draw between them."""
 
@@ -50,12 +66,15 @@ class ServedEndpoint:
         self,
         name: str,
         revision: int,
-        variants: list[ServedVariant],
+        variants: list[Variant],
         model_keys: frozenset[Any] = frozenset(),
+        capture: CaptureSpec | None = None,
     ) -> None:
         self.name, self.revision, self.variants = name, revision, variants
         #: The model cache keys its variants use.
         self.model_keys = model_keys
+        #: What of its traffic is captured to the lake (None: nothing).
+        self.capture = capture
         self.by_name = {v.name: v for v in variants}
         self._cumulative: list[float] = []
         total = 0.0
@@ -64,7 +83,7 @@ class ServedEndpoint:
             self._cumulative.append(total)
         self._total = total
 
-    def choose(self, draw: Callable[[], float] = random.random) -> ServedVariant:
+    def choose(self, draw: Callable[[], float] = random.random) -> Variant:
         """A variant drawn with probability ``weight / total``."""
         i = bisect.bisect_right(self._cumulative, draw() * self._total)
         return self.variants[min(i, len(self.variants) - 1)]
@@ -96,6 +115,10 @@ class EndpointTable:
         self._stop = threading.Event()
         self._misses: dict[str, float] = {}
         self._thread: threading.Thread | None = None
+        #: Multi-model variants' caches by (endpoint, variant, prefix, budget, idle time).
+        self._caches: dict[tuple[str, str, str, int, float], MultiModelCache] = {}
+        # Few threads: loads are mostly reading and hashing files, and compete with requests.
+        self._loader = ThreadPoolExecutor(2, thread_name_prefix="sagelab-model-load")
 
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> None:
@@ -105,6 +128,9 @@ class EndpointTable:
 
     def stop(self) -> None:
         self._stop.set()
+        for cache in list(self._caches.values()):
+            cache.close()
+        self._loader.shutdown(wait=False, cancel_futures=True)
 
     def _run(self) -> None:
         while not self._stop.wait(self.interval):
@@ -112,6 +138,8 @@ class EndpointTable:
                 self.refresh()
             except Exception:  # the store may be briefly unreachable: serve on, retry
                 _log.exception("Could not refresh the endpoints; serving what is loaded.")
+            for cache in list(self._caches.values()):
+                cache.unload_idle()
             if self.on_tick is not None:
                 try:
                     self.on_tick()
@@ -136,6 +164,15 @@ class EndpointTable:
     def instances(self) -> dict[tuple[str, str], int]:
         return {(e.name, v.name): v.instances for e in self.endpoints.values() for v in e.variants}
 
+    def loaded_models(self) -> dict[tuple[str, str], int]:
+        """How many models each multi-model variant has loaded in this worker."""
+        return {
+            (e.name, v.name): v.models.loaded_count
+            for e in self.endpoints.values()
+            for v in e.variants
+            if isinstance(v, MultiModelVariant)
+        }
+
     # ------------------------------------------------------------------ refreshing
     def refresh(self, only: str | None = None) -> None:
         """Load what changed in the store; drop what is no longer served."""
@@ -158,15 +195,28 @@ class EndpointTable:
             used = {k for e in current.values() for k in e.model_keys}
             for key in [k for k in self._models if k not in used]:
                 del self._models[key]
+            kept = {
+                id(v.models)
+                for e in current.values()
+                for v in e.variants
+                if isinstance(v, MultiModelVariant)
+            }
+            for cache_key, cache in list(self._caches.items()):
+                if id(cache) not in kept:
+                    del self._caches[cache_key]
+                    cache.close()
 
     def _load_endpoint(self, name: str) -> ServedEndpoint | None:
         served = self.service.served(name)
         if served is None:
             return None
         revision, records = served
-        variants = []
+        variants: list[Variant] = []
         try:
             for record in records:
+                if record.get("Mode") == MULTI_MODEL:
+                    variants.append(self._multi_model(name, record))
+                    continue
                 algorithm = self._model(record)
                 names = getattr(algorithm, "feature_names", None) or []
                 variants.append(
@@ -187,7 +237,15 @@ class EndpointTable:
                 revision,
             )
             return None
-        return ServedEndpoint(name, revision, variants, frozenset(_key(r) for r in records))
+        keys = frozenset(_key(r) for r in records if r.get("Mode") != MULTI_MODEL)
+        return ServedEndpoint(name, revision, variants, keys, capture=self._capture(name))
+
+    def _capture(self, name: str) -> CaptureSpec | None:
+        try:
+            return capture_spec(self.service.served_options(name).get(DATA_CAPTURE_KEY))
+        except Exception:  # serve the endpoint even when its capture cannot be applied
+            _log.exception("Endpoint %s: its data capture config cannot be applied.", name)
+            return None
 
     def _model(self, record: Mapping[str, Any]) -> Algorithm:
         key = _key(record)
@@ -199,6 +257,62 @@ class EndpointTable:
             algorithm.set_prediction_threads(1)
             self._models[key] = algorithm
         return algorithm
+
+    def _multi_model(self, endpoint: str, record: Mapping[str, Any]) -> MultiModelVariant:
+        """The variant over its cache: the same cache as the last revision's when the
+        prefix, budget and idle time are unchanged, so a weight change unloads nothing."""
+        variant, prefix = str(record["VariantName"]), str(record["ModelDataUrl"])
+        budget = int(record.get("MemoryBudgetBytes") or DEFAULT_MEMORY_BUDGET_MB * 1024 * 1024)
+        idle = float(record.get("ModelIdleSeconds") or DEFAULT_IDLE_SECONDS)
+        key = (endpoint, variant, prefix, budget, idle)
+        cache = self._caches.get(key)
+        if cache is None:
+
+            def load(uri: str) -> tuple[ServedVariant, int]:
+                return self._load_target(uri, variant)
+
+            cache = MultiModelCache(
+                endpoint,
+                prefix,
+                budget_bytes=budget,
+                idle_seconds=idle,
+                load=load,
+                executor=self._loader,
+            )
+            self._caches[key] = cache
+        return MultiModelVariant(
+            name=variant,
+            weight=float(record["CurrentWeight"]),
+            instances=int(record["CurrentInstanceCount"]),
+            models=cache,
+        )
+
+    def _load_target(self, uri: str, variant: str) -> tuple[ServedVariant, int]:
+        """A multi-model variant's model at ``uri``, and its artifact's size in bytes.
+
+        Raises:
+            NotFound: no finished model at ``uri``.
+            InvalidInput: its files do not check out or are not a sagelab model.
+        """
+        registry = self.service.registry
+        resolved = registry.resolve(uri)
+        with tempfile.TemporaryDirectory(prefix="sagelab-serve-") as tmp:
+            folder = Path(tmp) / "m"
+            model = registry.load(resolved, workdir=folder)
+            size = sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
+        algorithm = model.algorithm
+        algorithm.set_prediction_threads(1)
+        names = list(getattr(algorithm, "feature_names", None) or [])
+        # Weight and instances are the variant's; nothing reads them after the draw.
+        served = ServedVariant(
+            name=variant,
+            weight=0.0,
+            instances=1,
+            algorithm=algorithm,
+            num_features=len(names),
+            feature_names=None if _positional(names) else tuple(names),
+        )
+        return served, size
 
 
 def _key(record: Mapping[str, Any]) -> tuple[str, tuple[tuple[str, str], ...]]:
