@@ -9,6 +9,7 @@ SAGELAB_HOME).
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import json
 import os
@@ -18,6 +19,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -88,6 +90,36 @@ def serving(home: Path) -> Iterator[str]:
     finally:
         server.send_signal(signal.SIGTERM)
         server.wait(30)
+
+
+@contextlib.contextmanager
+def calling(url: str, endpoint: str, rows: list[str]) -> Iterator[None]:
+    """A client calling the endpoint in a loop while the block runs (a thread, stopped after)."""
+    import httpx
+
+    stop = threading.Event()
+    answers: collections.Counter[int] = collections.Counter()
+
+    def loop() -> None:
+        with httpx.Client(base_url=url, timeout=30) as http:
+            while not stop.is_set():
+                for row in rows:
+                    r = http.post(
+                        f"/endpoints/{endpoint}/invocations",
+                        content=row,
+                        headers={"Content-Type": "text/csv"},
+                    )
+                    answers[r.status_code] += 1
+                time.sleep(0.02)
+
+    thread = threading.Thread(target=loop, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join(30)
+        print(f"the client's answers while it ran, by status: {dict(answers)}")
 
 
 def land_raw_data(landing: Path) -> None:
@@ -286,12 +318,15 @@ def main() -> None:
     sagelab("experiments", "compare", "flight-delays-xgb", best, "flight-delays-linear")
     print(f"profile report: {reports / 'flights-profile.html'}")
 
-    step("10. Register the xgboost model, approve it, deploy it, and call the endpoint")
+    step("10. Register the xgboost model, approve it, deploy it with data capture, call it")
     sagelab("models", "register", "flight-delays", "--model", best)
     sagelab("models", "approve", "flight-delays/1", "--description", "AUC checked in step 7")
-    sagelab("deploy", "flight-delays", "--endpoint", "flight-delays", "--instances", "2")
+    sagelab(
+        "deploy", "flight-delays", "--endpoint", "flight-delays", "--instances", "2",
+        "--data-capture", "100", "--capture-destination", "s3://data-capture/",
+    )  # fmt: skip
+    rows = ["1,5,9,30,1200,1500,1065,4", "11,20,17,15,1659,1911,2475,95"]
     with serving(HOME) as url:
-        rows = ["1,5,9,30,1200,1500,1065,4", "11,20,17,15,1659,1911,2475,95"]
         for row in rows:
             sagelab("invoke", "flight-delays", "--body", row, "--url", url)
         sagelab(
@@ -299,8 +334,42 @@ def main() -> None:
             "--content-type", "application/json", "--accept", "application/json",
             "--body", json.dumps({"instances": [[int(v) for v in r.split(",")] for r in rows]}),
         )  # fmt: skip
-        time.sleep(2.5)  # one metrics period
+
+        step("10b. A canary: the first xgboost model takes 20% of the traffic, then all of it")
+        # While a client keeps calling the endpoint, the update shifts traffic step by step;
+        # an alarm on the new fleet's 5xx rate would roll it back.
+        sagelab("models", "register", "flight-delays", "--model", "flight-delays-xgb")
+        sagelab("models", "approve", "flight-delays/2", "--description", "canary")
+        with calling(url, "flight-delays", rows):
+            sagelab(
+                "deploy", "flight-delays/2", "--endpoint", "flight-delays", "--update",
+                "--instances", "2", "--traffic", "canary:20", "--bake", "4",
+                "--termination-wait", "1", "--alarm", "Invocation5XXErrors>1%",
+            )  # fmt: skip
+            time.sleep(2.5)  # one metrics period on the new fleet
+    print("The traffic split, per metrics period (AllTraffic@green is the canary's fleet):")
+    sagelab("endpoints", "metrics", "flight-delays", "--metric", "Invocations")
     sagelab("endpoints", "describe", "flight-delays")
+    sagelab("lake", "ls", "s3://data-capture/flight-delays/", "--recursive")
+
+    step("10c. An inference pipeline: the recipe, the linear model and labels behind one endpoint")
+    steps = [
+        {"Type": "Recipe", "Recipe": "flight-delays"},
+        {"Type": "Model", "Model": "flight-delays-linear"},
+        {"Type": "Labels", "Labels": ["on time", "delayed"], "KeepScore": True},
+    ]
+    sagelab("deploy", "--endpoint", "flight-delays-pipeline", "--pipeline", json.dumps(steps))
+    with serving(HOME) as url:
+        flight = {"month": 11, "hour": 17, "distance": 2475, "dep_delay": 95,
+                  "carrier": "UA", "origin": "EWR"}  # fmt: skip
+        sagelab(
+            "invoke", "flight-delays-pipeline", "--url", url,
+            "--content-type", "application/json", "--accept", "application/json",
+            "--body", json.dumps([flight, {**flight, "dep_delay": -3}]),
+        )  # fmt: skip
+        time.sleep(2.5)  # one metrics period
+    print("Each step's latency (microseconds), as variant AllTraffic/<step>:")
+    sagelab("endpoints", "metrics", "flight-delays-pipeline", "--metric", "ModelLatency")
 
     step("11. Batch transform: every row of a table through the model, in order, as a job")
     sagelab(
@@ -317,10 +386,6 @@ def main() -> None:
         json.dumps(
             {"seconds": round(elapsed, 1), "home": str(HOME)},
         )
-    )
-    print(
-        "Next stages will add here: the recipe in an inference pipeline, safe rollout,\n"
-        "autoscaling, and monitoring."
     )
 
 

@@ -8,7 +8,8 @@ The tree::
 
     SagelabError
     ├── InvalidInput        bad input from the user (400); job failures "ClientError: ..."
-    │   └── InvalidKey      an object key or path that would leave its root (400)
+    │   ├── InvalidKey      an object key or path that would leave its root (400)
+    │   └── InvalidSpec     a specification (a recipe, a pipeline) with a list of problems (400)
     ├── NotFound            the named resource does not exist (404)
     ├── Conflict            the resource exists, or is in a state that forbids this (409)
     ├── ServiceUnavailable  a backing service (database, lake) cannot be reached (503)
@@ -26,6 +27,7 @@ __all__ = [
     "Conflict",
     "InvalidInput",
     "InvalidKey",
+    "InvalidSpec",
     "NotFound",
     "SagelabError",
     "ServiceUnavailable",
@@ -49,6 +51,20 @@ class InvalidInput(SagelabError, ValueError):
 
 class InvalidKey(InvalidInput):
     """An object key or path that is malformed or would escape its root."""
+
+
+class InvalidSpec(InvalidInput):
+    """A specification is wrong; ``problems`` lists one message per problem.
+
+    Args:
+        problems: one message each, every one naming where the problem is.
+        what: what the specification is ("recipe", "inference pipeline"), for the message.
+    """
+
+    def __init__(self, problems: Iterable[str], what: str) -> None:
+        self.problems = list(problems)
+        lines = "\n".join(f"  - {p}" for p in self.problems)
+        super().__init__(f"{len(self.problems)} problem(s) with the {what}:\n{lines}")
 
 
 class NotFound(SagelabError, LookupError):

@@ -7,6 +7,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -17,6 +18,7 @@ import numpy as np
 import pytest
 from sklearn.datasets import load_breast_cancer
 
+from sagelab.serving import VariantSpec
 from sagelab.session import Session
 from sagelab.training import Model
 
@@ -141,3 +143,78 @@ def served_env(
 
 def csv_line(row: np.ndarray) -> str:
     return ",".join(repr(float(v)) for v in row)
+
+
+class Load:
+    """Client threads posting one CSV row in a loop on kept-alive connections until
+    stopped, recording every answer's status and serving variant (a bounded load:
+    the caller stops it, and each thread ends within a request's timeout)."""
+
+    def __init__(
+        self, env: Served, endpoint: str, body: str, *, clients: int = 2, pause: float = 0.01
+    ) -> None:
+        self.env, self.endpoint, self.body = env, endpoint, body
+        self.clients, self.pause = clients, pause
+        #: (monotonic time, status, the X-Amzn-Invoked-Production-Variant header)
+        self.answers: list[tuple[float, int, str]] = []
+        #: transport errors: requests that got no answer at all
+        self.failures: list[str] = []
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+
+    def _client(self) -> None:
+        with httpx.Client(base_url=self.env.url, timeout=30) as http:
+            while not self._stop.is_set():
+                try:
+                    r = http.post(
+                        f"/endpoints/{self.endpoint}/invocations",
+                        content=self.body,
+                        headers={"Content-Type": "text/csv"},
+                    )
+                    variant = r.headers.get("x-amzn-invoked-production-variant", "")
+                    self.answers.append((time.monotonic(), r.status_code, variant))
+                except httpx.TransportError as exc:
+                    self.failures.append(repr(exc))
+                time.sleep(self.pause)
+
+    def __enter__(self) -> Load:
+        self._threads = [threading.Thread(target=self._client) for _ in range(self.clients)]
+        for t in self._threads:
+            t.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        for t in self._threads:
+            t.join(60)
+
+    def by_variant(self) -> dict[str, dict[int, int]]:
+        """Answers counted per serving variant and status."""
+        out: dict[str, dict[int, int]] = {}
+        for _, status, variant in list(self.answers):
+            counts = out.setdefault(variant, {})
+            counts[status] = counts.get(status, 0) + 1
+        return out
+
+
+def with_script(job: str, script: Path, function: str, *, instances: int = 1) -> VariantSpec:
+    """An AllTraffic variant whose model is followed by a postprocessor script's
+    ``function`` (an inference pipeline of two steps)."""
+    return VariantSpec(
+        "AllTraffic",
+        "",
+        instance_count=instances,
+        pipeline=[
+            {"Type": "Model", "Model": job},
+            {"Type": "Script", "Target": f"{script}:{function}"},
+        ],
+    )
+
+
+def deploy_served(env: Served, endpoint: str, job: str) -> str:
+    """Deploy ``job`` as ``endpoint``'s one variant and wait until the server answers
+    for it; returns the CSV row it answered."""
+    env.session.endpoints.deploy(endpoint, [VariantSpec("AllTraffic", job)])
+    body = csv_line(env.rows[0])
+    wait_until(lambda: env.invoke(endpoint, body).status_code == 200, what=f"{endpoint} served")
+    return body

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 import typer
 
 from sagelab.cli._output import JSON_OPTION, console, err_console, print_json, print_records
+from sagelab.cli._rollout import wait_command
 
 if TYPE_CHECKING:
     from sagelab.serving import DataCaptureConfig, EndpointService, VariantSpec
@@ -96,17 +97,69 @@ def deploy_command(
     capture: str | None = typer.Option(
         None, "--capture", help="--data-capture: input, output or input,output (the default)."
     ),
+    pipeline: str | None = typer.Option(
+        None,
+        "--pipeline",
+        help="An inference pipeline instead of MODEL: a JSON file or text, a list of 2-5 steps "
+        '(e.g. [{"Type": "Recipe", "Recipe": "prep"}, {"Type": "Model", "Model": "churn/3"}, '
+        '{"Type": "Labels", "Labels": ["no", "yes"]}]).',
+    ),
+    shadow: str | None = typer.Option(
+        None,
+        "--shadow",
+        help="A shadow variant, NAME=MODEL:PERCENT[:INSTANCES]: gets a copy of PERCENT % of "
+        "the requests; its answers are compared and logged, never returned.",
+    ),
+    deployment_config: str | None = typer.Option(
+        None,
+        "--deployment-config",
+        help="--update: blue/green, a JSON file or text in SageMaker's DeploymentConfig shape.",
+    ),
+    traffic: str | None = typer.Option(
+        None,
+        "--traffic",
+        help="--update: blue/green traffic shifting, all, canary:PERCENT or linear:PERCENT.",
+    ),
+    bake: float | None = typer.Option(
+        None, "--bake", help="--update: seconds each traffic step bakes (alarms watched)."
+    ),
+    termination_wait: float | None = typer.Option(
+        None, "--termination-wait", help="--update: seconds the old fleet is kept after."
+    ),
+    alarm: list[str] | None = typer.Option(
+        None,
+        "--alarm",
+        help="--update: roll back when the new fleet's METRIC>THRESHOLD, e.g. "
+        "Invocation5XXErrors>1% or ModelLatency>20ms; repeat.",
+    ),
+    max_update_seconds: float | None = typer.Option(
+        None, "--max-update-seconds", help="--update: roll back an update still running after."
+    ),
+    wait: bool = typer.Option(
+        True, "--wait/--no-wait", help="Follow a blue/green update until it ends."
+    ),
     json_out: bool = JSON_OPTION,
 ) -> None:
-    """Deploy a model (or several weighted variants, or a multi-model prefix) to an endpoint."""
+    """Deploy a model (or several weighted variants, or a multi-model prefix) to an endpoint.
+
+    With --update and --traffic/--alarm/--deployment-config the update is blue/green:
+    the new variants take the traffic step by step and are rolled back when an alarm fires.
+    """
+    from sagelab.cli._rollout import deployment_config as parse_deployment
+    from sagelab.cli._rollout import follow_update
     from sagelab.errors import InvalidInput
     from sagelab.serving import VariantSpec
 
-    if sum(x is not None and x != [] for x in (model, variant, multi_model)) != 1:
+    if sum(x is not None and x != [] for x in (model, variant, multi_model, pipeline)) != 1:
         raise InvalidInput(
-            "Give one of MODEL (one variant), --variant (repeated) or --multi-model PREFIX."
+            "Give one of MODEL (one variant), --variant (repeated), --multi-model PREFIX or "
+            "--pipeline STEPS."
         )
-    if multi_model is not None:
+    if pipeline is not None:
+        specs = [
+            VariantSpec("AllTraffic", "", instance_count=instances, pipeline=_json_option(pipeline))
+        ]
+    elif multi_model is not None:
         specs = [
             VariantSpec(
                 "AllTraffic",
@@ -129,16 +182,43 @@ def deploy_command(
                 model_idle_seconds=model_idle_seconds,
             )
         ]
-    described = _service().deploy(
+    if shadow is not None:
+        spec = _variant(shadow)
+        specs.append(
+            VariantSpec(
+                spec.name,
+                spec.model,
+                instance_count=spec.instance_count,
+                shadow=True,
+                sampling_percentage=spec.weight,
+            )
+        )
+    policy = parse_deployment(
+        deployment_config, traffic, bake, termination_wait, alarm, max_update_seconds
+    )
+    service = _service()
+    described = service.deploy(
         endpoint,
         specs,
         update=update,
         data_capture=_data_capture(data_capture, capture_destination, capture),
+        deployment_config=policy,
     )
+    if policy is not None and wait and "PendingDeploymentSummary" in described:
+        from sagelab.serving import DeploymentConfig
+
+        timeout = DeploymentConfig.parse(policy).max_execution_seconds + 60
+        if json_out:
+            described = service.wait(endpoint, timeout=timeout)
+        else:
+            described = follow_update(service, endpoint, timeout)
     if json_out:
         print_json(described)
         return
     _show_endpoint(described)
+
+
+endpoints_app.command("wait")(wait_command)
 
 
 @endpoints_app.command("list")
@@ -385,6 +465,20 @@ def invoke_command(
     sys.stdout.write(text if text.endswith("\n") else text + "\n")
 
 
+def _json_option(text: str) -> Any:
+    """A JSON file's content, or JSON text."""
+    import json
+
+    from sagelab.errors import InvalidInput
+
+    path = Path(text)
+    source = path.read_text(encoding="utf-8") if path.is_file() else text
+    try:
+        return json.loads(source)
+    except ValueError as exc:
+        raise InvalidInput(f"{text!r} is neither a JSON file nor JSON text ({exc}).") from None
+
+
 def _pairs(items: list[str] | None, option: str, kind: type) -> dict[str, Any]:
     from sagelab.errors import InvalidInput
 
@@ -447,6 +541,43 @@ def _show_endpoint(d: dict[str, Any]) -> None:
             }
         )
     print_records(rows)
+    for v in d["ProductionVariants"]:
+        if v.get("Pipeline"):
+            chain = " → ".join(f"{s['Name']} ({s['Type']})" for s in v["Pipeline"])
+            console.print(f"{v['VariantName']} is an inference pipeline: {chain}")
+    for v in d.get("ShadowProductionVariants", []):
+        m = v.get("Metrics", {})
+        console.print(
+            f"Shadow {v['VariantName']} ({v['Model']}): {v['SamplingPercentage']:g}% of requests "
+            f"copied; {m.get('Invocations', 0):g} answered, mean difference from production "
+            f"{m.get('ShadowPredictionDifference', 0):.4g}, ModelLatency "
+            f"{m.get('ModelLatency', 0):,.0f} µs, {m.get('ShadowDroppedRequests', 0):g} dropped"
+        )
+    pending = d.get("PendingDeploymentSummary")
+    if pending:
+        console.print(
+            f"Blue/green update to {pending['EndpointConfigName']}: step {pending['Step']}/"
+            f"{pending['Steps']}, the new fleet takes {pending['TrafficShare']:.0%} of the traffic"
+        )
+        print_records(
+            [
+                {
+                    "Variant": v["ServedAs"],
+                    "Model": v["Model"],
+                    "Weight": v["CurrentWeight"],
+                    "Instances": v["CurrentInstanceCount"],
+                    "Invocations": v.get("Metrics", {}).get("Invocations"),
+                    "5XX": v.get("Metrics", {}).get("Invocation5XXErrors"),
+                }
+                for v in pending["ProductionVariants"]
+            ]
+        )
+    last = d.get("LastDeployment")
+    if last and not pending:
+        console.print(
+            f"Last update: {last['Status']} ({last['EndpointConfigName']})"
+            + (f": {last['Reason']}" if last.get("Reason") else "")
+        )
     capture = d.get("DataCaptureConfig")
     if capture:
         modes = " and ".join(o["CaptureMode"].lower() for o in capture["CaptureOptions"])

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from sagelab.errors import InvalidInput, closest
+from sagelab.errors import InvalidSpec, closest
 
 __all__ = ["Param", "ParamKind", "RecipeError", "check_params", "show_columns"]
 
@@ -51,13 +51,11 @@ _NOUNS: dict[str, str] = {
 }
 
 
-class RecipeError(InvalidInput):
+class RecipeError(InvalidSpec):
     """A recipe is wrong; ``problems`` lists one message per problem."""
 
     def __init__(self, problems: Sequence[str], what: str = "recipe") -> None:
-        self.problems = list(problems)
-        lines = "\n".join(f"  - {p}" for p in self.problems)
-        super().__init__(f"{len(self.problems)} problem(s) with the {what}:\n{lines}")
+        super().__init__(problems, what)
 
 
 @dataclass(frozen=True)

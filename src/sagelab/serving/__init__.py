@@ -15,6 +15,7 @@ from sagelab.serving._endpoints import (
 )
 from sagelab.serving._multimodel import TARGET_MODEL_HEADER, model_footprint
 from sagelab.serving._predictor import InvocationResult, Predictor, invoke_endpoint
+from sagelab.serving._rollout import GREEN_SUFFIX, DeploymentConfig, RollbackAlarm
 from sagelab.serving._server import ServerOptions, run_server
 from sagelab.serving._transform import TRANSFORM_KIND, TransformProgress, TransformService
 from sagelab.serving._transform_spec import TransformSpec
@@ -23,6 +24,7 @@ from sagelab.serving._transformer import Transformer
 __all__ = [
     "DEFAULT_CAPTURE_BUCKET",
     "ENDPOINT_METRICS",
+    "GREEN_SUFFIX",
     "INFERENCE_ID_HEADER",
     "MAX_BODY_BYTES",
     "MAX_VARIANTS",
@@ -31,11 +33,13 @@ __all__ = [
     "TRANSFORM_KIND",
     "VARIANT_HEADER",
     "DataCaptureConfig",
+    "DeploymentConfig",
     "EndpointAutoscaling",
     "EndpointService",
     "InvocationResult",
     "MetricPoint",
     "Predictor",
+    "RollbackAlarm",
     "ScalingPolicy",
     "ServerOptions",
     "TransformProgress",

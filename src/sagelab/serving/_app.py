@@ -28,6 +28,7 @@ from sagelab.serving._capture import INFERENCE_ID_HEADER, CaptureWriter
 from sagelab.serving._codec import BadRequest, decode_rows, encode_prediction, media_type, negotiate
 from sagelab.serving._metrics import Counters, read_snapshots, render_prometheus
 from sagelab.serving._multimodel import TARGET_MODEL_HEADER, MultiModelVariant, TargetModelError
+from sagelab.serving._shadow import ShadowRunner
 from sagelab.serving._table import EndpointTable, ServedVariant
 
 __all__ = ["MAX_BODY_BYTES", "TARGET_VARIANT_HEADER", "VARIANT_HEADER", "InvocationApp"]
@@ -55,6 +56,7 @@ class InvocationApp:
         token: when set, invocations need ``Authorization: Bearer <token>``.
         capture: queues the requests of endpoints with data capture; written out in full
             at the lifespan's shutdown.
+        shadow: answers the copies of requests for shadow variants, off the request path.
     """
 
     def __init__(
@@ -65,9 +67,11 @@ class InvocationApp:
         token: str = "",
         *,
         capture: CaptureWriter | None = None,
+        shadow: ShadowRunner | None = None,
     ) -> None:
         self.table, self.counters, self.run_dir = table, counters, run_dir
         self.capture = capture
+        self.shadow = shadow
         self._token = f"Bearer {token}".encode() if token else b""
         #: Set when the server drains this worker: answers then close their connection.
         self.draining = False
@@ -149,9 +153,11 @@ class InvocationApp:
                 )
                 return
             self.counters.model_cache(name, variant.name, hit=hit, load_us=load_us)
-        request = b""
+        request, prediction = b"", None
         try:
-            status, body, kind, model_ns, request = await self._predict(variant, headers, receive)
+            status, body, kind, model_ns, request, prediction = await self._predict(
+                name, variant, headers, receive
+            )
         except BadRequest as exc:
             status, body, kind, model_ns = (
                 exc.status,
@@ -183,10 +189,21 @@ class InvocationApp:
         if self.draining:
             extra += ((b"connection", b"close"),)
         await _answer(send, status, body, kind or "application/json", extra)
+        if status == 200 and endpoint.shadows and self.shadow is not None:  # after the answer
+            self.shadow.offer(
+                name,
+                endpoint.shadows,
+                request,
+                media_type(headers.get("content-type")),
+                kind,
+                prediction,
+                endpoint.capture if self.capture is not None else None,
+                headers.get(INFERENCE_ID_HEADER),
+            )
 
     async def _predict(
-        self, variant: ServedVariant, headers: dict[str, str], receive: Receive
-    ) -> tuple[int, bytes, str, int, bytes]:
+        self, name: str, variant: ServedVariant, headers: dict[str, str], receive: Receive
+    ) -> tuple[int, bytes, str, int, bytes, Any]:
         length = headers.get("content-length")
         if length is not None and (not length.isdigit() or int(length) > MAX_BODY_BYTES):
             raise BadRequest(
@@ -197,6 +214,11 @@ class InvocationApp:
         content_type = media_type(headers.get("content-type"))
         accept = negotiate(headers.get("accept"), content_type or "text/csv")
         body = await _read_body(receive)
+        if variant.pipeline is not None:  # each step timed; ModelLatency is their sum
+            answer, kind, step_ns = variant.pipeline.invoke(body, content_type, accept)
+            for step, ns in zip(variant.pipeline.step_names, step_ns, strict=True):
+                self.counters.served(name, f"{variant.name}/{step}", ns / 1000, 0.0)
+            return 200, answer, kind, sum(step_ns), body, None
         X = decode_rows(body, content_type, variant.num_features, variant.feature_names)
         t = time.perf_counter_ns()
         try:
@@ -204,7 +226,7 @@ class InvocationApp:
         except InvalidInput as exc:
             raise BadRequest(str(exc)) from None
         model_ns = time.perf_counter_ns() - t
-        return 200, encode_prediction(prediction, accept), accept, model_ns, body
+        return 200, encode_prediction(prediction, accept), accept, model_ns, body, prediction
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         """Start at once; at shutdown (after the last request), write out the captures."""
@@ -213,6 +235,8 @@ class InvocationApp:
             if message["type"] == "lifespan.startup":
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
+                if self.shadow is not None:  # its last answers may be captured
+                    await asyncio.to_thread(self.shadow.close)
                 if self.capture is not None:
                     await asyncio.to_thread(self.capture.close)
                 await send({"type": "lifespan.shutdown.complete"})

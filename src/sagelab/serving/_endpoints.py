@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import re
 import tempfile
-from collections.abc import Mapping, Sequence
+import time
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -35,6 +36,17 @@ from sagelab.serving._multimodel import (
     MULTI_MODEL,
     SINGLE_MODEL,
 )
+from sagelab.serving._pipeline import check_pipeline, model_record, pipeline_model
+from sagelab.serving._rollout import (
+    LAST_DEPLOYMENT_KEY,
+    ROLLOUT_KEY,
+    DeploymentConfig,
+    RolloutManager,
+    describe_rollout,
+    served_variants,
+    start_state,
+)
+from sagelab.serving._shadow import SHADOW
 from sagelab.store import Endpoint, EndpointConfig, EndpointMetric, Store, utcnow
 
 if TYPE_CHECKING:
@@ -67,11 +79,20 @@ ENDPOINT_METRICS = (
     "LoadedModelCount",
     # Endpoints with data capture: captured records dropped when the writer fell behind.
     "CaptureDroppedRecords",
+    # Shadow variants: mean absolute difference from the production answers, copies dropped.
+    "ShadowPredictionDifference",
+    "ShadowDroppedRequests",
 )
 #: Metrics whose total over periods is their mean weighted by samples, not their sum.
-_AVERAGED = ("ModelLatency", "OverheadLatency", "ModelLoadingTime", "ModelCacheHit")
+_AVERAGED = (
+    "ModelLatency",
+    "OverheadLatency",
+    "ModelLoadingTime",
+    "ModelCacheHit",
+    "ShadowPredictionDifference",
+)
 _NAME = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
-_SERVED = ("InService", "Updating")
+_SERVED = ("InService", "Updating", "RollingBack")
 #: Rows of records (a name of its own: ``list`` is a method of the service).
 Records = list[dict[str, Any]]
 
@@ -93,6 +114,16 @@ class VariantSpec:
             take (estimated from their artifacts; least recently used are unloaded first).
             Default 1024.
         model_idle_seconds: MultiModel only: a model unused this long is unloaded. Default 600.
+        shadow: a shadow variant: it gets a copy of ``sampling_percentage`` % of the
+            requests, answered off the request path, its answers compared with the
+            production variant's and never returned (its ``weight`` is not used).
+        sampling_percentage: Shadow only: the share of requests copied to it, in (0, 100].
+            Default 100.
+        pipeline: an inference pipeline instead of one model: 2–5 step mappings (a
+            preparation recipe, the model, a postprocessor: see
+            :mod:`sagelab.serving._pipeline`), one request in and one answer out, with
+            each step's latency in the metrics (variant ``NAME/STEP``). ``model`` is
+            then left empty.
     """
 
     name: str
@@ -102,6 +133,9 @@ class VariantSpec:
     mode: str = SINGLE_MODEL
     memory_budget_mb: float | None = None
     model_idle_seconds: float | None = None
+    shadow: bool = False
+    sampling_percentage: float | None = None
+    pipeline: Sequence[Mapping[str, Any]] | None = None
 
 
 @dataclass(frozen=True)
@@ -142,6 +176,8 @@ class EndpointService:
     def __init__(self, store: Store, registry: ModelRegistry) -> None:
         self.store = store
         self.registry = registry
+        #: Advances blue/green updates (a server's supervisor keeps its own, with alarms).
+        self.rollouts = RolloutManager(store)
 
     @property
     def autoscaling(self) -> EndpointAutoscaling:
@@ -172,6 +208,7 @@ class EndpointService:
         *,
         update: bool = False,
         data_capture: DataCaptureConfig | Mapping[str, Any] | None = None,
+        deployment_config: DeploymentConfig | Mapping[str, Any] | None = None,
     ) -> dict[str, Any]:
         """Create an endpoint (or, with ``update``, replace an existing one's variants).
 
@@ -180,6 +217,14 @@ class EndpointService:
         :class:`DataCaptureConfig` or SageMaker's ``DataCaptureConfig`` mapping) makes
         the servers keep a share of the requests and answers in the lake; an update
         without one keeps the capture the endpoint has.
+
+        An update with a ``deployment_config`` (a :class:`DeploymentConfig` or
+        SageMaker's mapping) is blue/green (:mod:`sagelab.serving._rollout`): the
+        endpoint stays ``Updating`` while the new variants take their share of the
+        traffic step by step, and returns to ``InService`` on the new config, or on
+        the old one after ``RollingBack`` when an alarm fires. This call returns once
+        the update has started; :meth:`wait` follows it. Without one, an update
+        switches every worker to the new variants at once.
 
         Raises:
             InvalidInput: bad names, counts or weights (one message per problem), a bad
@@ -193,12 +238,28 @@ class EndpointService:
         _check_name(endpoint, "endpoint")
         _check_variants(variants)
         capture = None if data_capture is None else check_data_capture(data_capture)
+        policy = None if deployment_config is None else DeploymentConfig.parse(deployment_config)
+        if policy is not None and not update:
+            raise InvalidInput(
+                "A deployment config applies to updates (blue/green); a new endpoint starts "
+                "with all its variants at once. Deploy it first, then update it."
+            )
         self._capture_bucket(capture)
-        # A multi-model variant's models are resolved and checked when first requested.
-        resolved = [
-            None if v.mode == MULTI_MODEL else self.registry.resolve(v.model) for v in variants
+        # A multi-model variant's models are resolved and checked when first requested; a
+        # pipeline's steps are pinned and loaded once here.
+        pipelines = [
+            None if v.pipeline is None else check_pipeline(v.pipeline, self.registry)
+            for v in variants
         ]
-        records = [_variant_record(v, r) for v, r in zip(variants, resolved, strict=True)]
+        resolved = [
+            None
+            if v.mode == MULTI_MODEL or v.pipeline is not None
+            else self.registry.resolve(v.model)
+            for v in variants
+        ]
+        records = [
+            _variant_record(v, r, p) for v, r, p in zip(variants, resolved, pipelines, strict=True)
+        ]
         config_name = f"{endpoint}-config-{utcnow().strftime('%Y%m%d%H%M%S%f')}"
         with self.store.session() as s:
             row = s.get(Endpoint, endpoint)
@@ -236,6 +297,21 @@ class EndpointService:
             row = s.get(Endpoint, endpoint)
             if row is None:  # deleted meanwhile
                 raise NotFound(f"The endpoint {endpoint!r} was deleted while it was deployed.")
+            if policy is not None and row.variants:  # blue/green: the old fleet serves on
+                state = start_state(
+                    policy,
+                    row.variants,
+                    records,
+                    blue_config=row.config_name,
+                    green_config=config_name,
+                    green_options=_with_capture(row.options, capture),
+                )
+                row.variants = served_variants(row.variants, records, state["Shares"][0])
+                row.options = {**dict(row.options or {}), ROLLOUT_KEY: state}
+                row.failure_reason = ""
+                row.revision += 1
+                row.update_time = utcnow()
+                return self._describe_row(row)
             row.config_name = config_name
             row.variants = [
                 {
@@ -378,18 +454,74 @@ class EndpointService:
     def describe(self, endpoint: str) -> dict[str, Any]:
         """SageMaker's DescribeEndpoint, with each variant's model and metric totals.
 
+        While a blue/green update runs, ``ProductionVariants`` are the serving (blue)
+        ones and ``PendingDeploymentSummary`` has the new ones with their share of the
+        traffic; ``LastDeployment`` tells how the last update ended. Describing an
+        endpoint moves its update's time-driven steps along.
+
         Raises:
             NotFound: no such endpoint (the closest name suggested).
         """
+        self.rollouts.advance(endpoint)
         with self.store.read() as s:
-            row = self._get(s, endpoint)
-            out = _describe(row)
-            capture = (row.options or {}).get(DATA_CAPTURE_KEY)
-            if capture:
-                out["DataCaptureConfig"] = capture_summary(capture)
-        for v in out["ProductionVariants"]:
+            out = self._describe_row(self._get(s, endpoint))
+        for v in [*out["ProductionVariants"], *out.get("ShadowProductionVariants", [])]:
             v["Metrics"] = self._variant_totals(endpoint, v["VariantName"])
+        pending = out.get("PendingDeploymentSummary")
+        for v in pending["ProductionVariants"] if pending else []:
+            v["Metrics"] = self._variant_totals(endpoint, v["ServedAs"])
         return out
+
+    def _describe_row(self, row: Endpoint) -> dict[str, Any]:
+        out = _describe(row)
+        options = row.options or {}
+        capture = options.get(DATA_CAPTURE_KEY)
+        if capture:
+            out["DataCaptureConfig"] = capture_summary(capture)
+        if options.get(ROLLOUT_KEY):
+            out["PendingDeploymentSummary"] = describe_rollout(options[ROLLOUT_KEY])
+        if options.get(LAST_DEPLOYMENT_KEY):
+            out["LastDeployment"] = dict(options[LAST_DEPLOYMENT_KEY])
+        return out
+
+    def wait(
+        self,
+        endpoint: str,
+        *,
+        timeout: float = 3600.0,
+        poll: float = 0.5,
+        on_change: Callable[[dict[str, Any]], None] | None = None,
+    ) -> dict[str, Any]:
+        """Wait until the endpoint is no longer ``Creating``, ``Updating`` or ``RollingBack``.
+
+        Args:
+            timeout: seconds to wait at most.
+            poll: seconds between two looks.
+            on_change: called with the description whenever its status, step or
+                traffic share changes (a progress display).
+
+        Raises:
+            NotFound: no such endpoint.
+            WaitTimeout: still changing after ``timeout`` seconds.
+        """
+        from sagelab.jobs import WaitTimeout
+
+        deadline = time.monotonic() + timeout
+        seen: tuple[Any, ...] | None = None
+        while True:
+            d = self.describe(endpoint)
+            pending = d.get("PendingDeploymentSummary") or {}
+            key = (d["EndpointStatus"], pending.get("Step"), pending.get("TrafficShare"))
+            if key != seen and on_change is not None:
+                on_change(d)
+            seen = key
+            if d["EndpointStatus"] not in ("Creating", "Updating", "RollingBack"):
+                return d
+            if time.monotonic() > deadline:
+                raise WaitTimeout(
+                    f"The endpoint {endpoint!r} is still {d['EndpointStatus']} after {timeout:g} s."
+                )
+            time.sleep(poll)
 
     def _variant_totals(self, endpoint: str, variant: str) -> dict[str, float]:
         with self.store.read() as s:
@@ -572,11 +704,53 @@ def _check_variants(variants: Sequence[VariantSpec]) -> None:
                 f"The instance count of {v.name!r} must be an integer ≥ 1; got {v.instance_count!r}."
             )
         problems += _multi_model_problems(v)
-    weights = [v.weight for v in variants]
+        problems += _shadow_problems(v)
+        problems += _pipeline_problems(v)
+    production = [v for v in variants if not v.shadow]
+    if variants and not production:
+        problems.append("An endpoint needs a production variant besides its shadow variant.")
+    if len(variants) - len(production) > 1:
+        problems.append("An endpoint has at most one shadow variant.")
+    weights = [v.weight for v in production]
     if weights and all(_is_weight(w) for w in weights) and sum(weights) <= 0:
         problems.append("The variants' weights are all 0; at least one must take traffic.")
     if problems:
         raise InvalidInput(" ".join(problems))
+
+
+def _pipeline_problems(v: VariantSpec) -> list[str]:
+    if v.pipeline is None:
+        return []
+    problems = []
+    if v.model:
+        problems.append(
+            f"The variant {v.name!r} has a pipeline, whose Model step names its model; leave "
+            f"its model empty (got {v.model!r})."
+        )
+    if v.mode != SINGLE_MODEL or v.shadow:
+        problems.append(f"The pipeline variant {v.name!r} cannot be {MULTI_MODEL} or a shadow.")
+    if isinstance(v.pipeline, (str, bytes)) or not isinstance(v.pipeline, Sequence):
+        problems.append(
+            f"The pipeline of {v.name!r} is a list of 2 to 5 step mappings; got {v.pipeline!r}."
+        )
+    return problems
+
+
+def _shadow_problems(v: VariantSpec) -> list[str]:
+    p = v.sampling_percentage
+    if not v.shadow:
+        if p is None:
+            return []
+        return [f"The sampling percentage of {v.name!r} applies to shadow variants only."]
+    problems = []
+    if p is not None and not (_is_weight(p) and 0 < p <= 100):
+        problems.append(
+            f"The sampling percentage of the shadow variant {v.name!r} must be in (0, 100]; "
+            f"got {p!r}."
+        )
+    if v.mode != SINGLE_MODEL:
+        problems.append(f"The shadow variant {v.name!r} must serve a single model.")
+    return problems
 
 
 def _multi_model_problems(v: VariantSpec) -> list[str]:
@@ -611,7 +785,19 @@ def _multi_model_problems(v: VariantSpec) -> list[str]:
     return problems
 
 
-def _variant_record(spec: VariantSpec, resolved: ResolvedModel | None) -> dict[str, Any]:
+def _variant_record(
+    spec: VariantSpec,
+    resolved: ResolvedModel | None,
+    pipeline: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    if pipeline is not None:  # its model's fields are the Model step's
+        return {
+            "VariantName": spec.name,
+            **pipeline_model(pipeline),
+            "Pipeline": pipeline,
+            "DesiredWeight": float(spec.weight),
+            "DesiredInstanceCount": int(spec.instance_count),
+        }
     if resolved is None:  # MultiModel: the prefix, and what bounds the models loaded under it
         budget = spec.memory_budget_mb or DEFAULT_MEMORY_BUDGET_MB
         prefix = spec.model.rstrip("/") + "/"
@@ -631,16 +817,16 @@ def _variant_record(spec: VariantSpec, resolved: ResolvedModel | None) -> dict[s
             "DesiredWeight": float(spec.weight),
             "DesiredInstanceCount": int(spec.instance_count),
         }
+    shadow = (
+        {"VariantType": SHADOW, "SamplingPercentage": float(spec.sampling_percentage or 100.0)}
+        if spec.shadow
+        else {}
+    )
     return {
+        **shadow,
         "VariantName": spec.name,
-        "Model": resolved.reference,
-        "ModelData": resolved.model_data,
-        "Algorithm": resolved.algorithm,
-        "ProblemType": resolved.problem_type,
-        "Checksums": dict(resolved.checksums),
-        "ModelPackage": resolved.package,
-        "TrainingJobName": resolved.training_job,
-        "DesiredWeight": float(spec.weight),
+        **model_record(resolved),
+        "DesiredWeight": 0.0 if spec.shadow else float(spec.weight),
         "DesiredInstanceCount": int(spec.instance_count),
     }
 
@@ -656,6 +842,20 @@ def _multi_model_fields(v: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _describe(row: Endpoint) -> dict[str, Any]:
+    serving = [v for v in row.variants if v.get("Fleet") != "Green"]  # the new fleet: pending
+    shadows = [
+        {
+            "VariantName": v["VariantName"],
+            "Model": v["Model"],
+            "ModelData": v["ModelData"],
+            "Algorithm": v["Algorithm"],
+            "SamplingPercentage": v["SamplingPercentage"],
+            "CurrentInstanceCount": v.get("CurrentInstanceCount", v["DesiredInstanceCount"]),
+            "DesiredInstanceCount": v["DesiredInstanceCount"],
+        }
+        for v in serving
+        if v.get("VariantType") == SHADOW
+    ]
     return {
         "EndpointName": row.name,
         "EndpointArn": f"endpoint/{row.name}",
@@ -673,14 +873,21 @@ def _describe(row: Endpoint) -> dict[str, Any]:
                 "Algorithm": v["Algorithm"],
                 "ModelPackage": v.get("ModelPackage"),
                 "Mode": v.get("Mode", SINGLE_MODEL),
+                **(
+                    {"Pipeline": [{"Type": st["Type"], "Name": st["Name"]} for st in v["Pipeline"]]}
+                    if v.get("Pipeline")
+                    else {}
+                ),
                 **_multi_model_fields(v),
                 "CurrentWeight": v.get("CurrentWeight", v["DesiredWeight"]),
                 "DesiredWeight": v["DesiredWeight"],
                 "CurrentInstanceCount": v.get("CurrentInstanceCount", v["DesiredInstanceCount"]),
                 "DesiredInstanceCount": v["DesiredInstanceCount"],
             }
-            for v in row.variants
+            for v in serving
+            if v.get("VariantType") != SHADOW
         ],
+        **({"ShadowProductionVariants": shadows} if shadows else {}),
         # Scaling policies and the last scaling activities (serving/_autoscale.py).
         **({"AutoScaling": row.options["AutoScaling"]} if _has(row, "AutoScaling") else {}),
     }

@@ -44,10 +44,16 @@ COUNTS = (
     "loaded_models",
     # Endpoints with data capture: records dropped because the capture writer fell behind.
     "capture_dropped",
+    # Shadow variants: copies compared with the production answer, the sum of their mean
+    # absolute differences, and copies dropped because the shadow fell behind.
+    "shadow_compared",
+    "shadow_diff",
+    "shadow_dropped",
 )
 _INVOCATIONS, _E4, _E5, _MODEL, _OVERHEAD, _TIMED = range(6)
 _LOADS, _LOAD_US, _LOOKUPS, _HITS, _LOADED = range(6, 11)
 _DROPPED = 11
+_COMPARED, _DIFF, _SHADOW_DROPPED = range(12, 15)
 
 
 class Counters:
@@ -91,6 +97,18 @@ class Counters:
     def capture_dropped(self, endpoint: str, variant: str, n: int) -> None:
         """Captured records of a variant that were dropped rather than written."""
         self._row(endpoint, variant)[_DROPPED] += n
+
+    def shadow_compared(self, endpoint: str, shadow: str, difference: float) -> None:
+        """A shadow's answer and how far it was from the production variant's (NaN: their
+        shapes differed, not averaged in)."""
+        if difference == difference:
+            row = self._row(endpoint, shadow)
+            row[_COMPARED] += 1
+            row[_DIFF] += difference
+
+    def shadow_dropped(self, endpoint: str, shadow: str) -> None:
+        """A copy for a shadow variant dropped because its queue was full."""
+        self._row(endpoint, shadow)[_SHADOW_DROPPED] += 1
 
     def snapshot(self) -> dict[str, list[float]]:
         out = {f"{e}\x1f{v}": list(row) for (e, v), row in list(self.totals.items())}
@@ -199,10 +217,38 @@ def render_prometheus(
                 if len(row) > _DROPPED and row[_DROPPED]:
                     dropped.add_metric([endpoint, variant], row[_DROPPED])
             yield dropped
+            yield from _shadow_families(totals, labels)
 
     registry = CollectorRegistry(auto_describe=False)
     registry.register(_Collector())
     return bytes(generate_latest(registry))
+
+
+def _shadow_families(
+    totals: Mapping[tuple[str, str], list[float]], labels: list[str]
+) -> Iterator[Any]:
+    """ShadowPredictionDifference and ShadowDroppedRequests of shadow variants."""
+    from prometheus_client.core import CounterMetricFamily, SummaryMetricFamily
+
+    difference = SummaryMetricFamily(
+        "sagelab_endpoint_shadow_prediction_difference",
+        "Mean absolute difference per row between a shadow variant's predictions and the "
+        "production variant's on the same requests (ShadowPredictionDifference).",
+        labels=labels,
+    )
+    dropped = CounterMetricFamily(
+        "sagelab_endpoint_shadow_dropped_requests",
+        "Copies for a shadow variant dropped because it fell behind (ShadowDroppedRequests).",
+        labels=labels,
+    )
+    for (endpoint, variant), row in sorted(totals.items()):
+        if len(row) < len(COUNTS) or not (row[_COMPARED] or row[_SHADOW_DROPPED]):
+            continue
+        difference.add_metric(
+            [endpoint, variant], count_value=int(row[_COMPARED]), sum_value=row[_DIFF]
+        )
+        dropped.add_metric([endpoint, variant], row[_SHADOW_DROPPED])
+    yield from (difference, dropped)
 
 
 def _multi_model_families(
@@ -260,6 +306,13 @@ def deltas(
             points.append(point("LoadedModelCount", now[_LOADED], 1))
         if d[_DROPPED]:
             points.append(point("CaptureDroppedRecords", d[_DROPPED], int(d[_DROPPED])))
+        if d[_SHADOW_DROPPED]:
+            dropped = d[_SHADOW_DROPPED]
+            points.append(point("ShadowDroppedRequests", dropped, int(dropped)))
+        if d[_COMPARED]:
+            points.append(
+                point("ShadowPredictionDifference", d[_DIFF] / d[_COMPARED], int(d[_COMPARED]))
+            )
         if not d[_INVOCATIONS]:
             continue
         timed = int(d[_TIMED])

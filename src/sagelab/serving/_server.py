@@ -22,7 +22,9 @@ worker the pool no longer needs is drained before it is stopped: for
 ``Connection: close``, so clients move their connections to the other workers
 instead of finding them closed under a request. After each metrics period the
 :class:`~sagelab.serving._autoscale.Autoscaler` applies the endpoints' scaling
-policies to the period's invocations.
+policies to the period's invocations, and twice a second a
+:class:`~sagelab.serving._rollout.RolloutManager` moves blue/green updates along,
+rolling one back when its alarms fire on the traffic this server served.
 """
 
 from __future__ import annotations
@@ -47,6 +49,7 @@ from sagelab.errors import InvalidInput
 from sagelab.serving._autoscale import Autoscaler, EndpointAutoscaling
 from sagelab.serving._endpoints import EndpointService
 from sagelab.serving._metrics import deltas, read_snapshots
+from sagelab.serving._rollout import RolloutManager
 from sagelab.store import utcnow
 
 __all__ = ["ServerOptions", "run_server", "worker_main"]
@@ -134,6 +137,7 @@ def run_server(
         os.environ.setdefault(var, "1")
     pool = _Pool(settings, sock, run_dir, options)
     autoscaler = Autoscaler(EndpointAutoscaling(service.store))
+    rollouts = RolloutManager(service.store)
     stopping = False
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
@@ -150,6 +154,8 @@ def run_server(
         while not stopping and not (should_stop is not None and should_stop()):
             time.sleep(options.refresh_interval)
             try:
+                for line in rollouts.tick(lambda: read_snapshots(run_dir)):
+                    _log.warning("Deployment of %s", line)
                 pool.resize(_desired(service, options))
                 elapsed = time.monotonic() - last_flush
                 if elapsed >= options.metrics_period:
@@ -245,6 +251,7 @@ def worker_main(
     from sagelab.serving._app import InvocationApp
     from sagelab.serving._capture import CaptureWriter
     from sagelab.serving._metrics import Counters
+    from sagelab.serving._shadow import ShadowRunner
     from sagelab.serving._table import EndpointTable
 
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
@@ -258,7 +265,9 @@ def worker_main(
     table.start()
     capture = CaptureWriter(service.registry.lake, on_drop=counters.capture_dropped)
     capture.start()
-    app = InvocationApp(table, counters, folder, options.token, capture=capture)
+    shadow = ShadowRunner(counters, capture)
+    shadow.start()
+    app = InvocationApp(table, counters, folder, options.token, capture=capture, shadow=shadow)
     # uvicorn re-raises the signal that stopped it once it has shut down; exiting through
     # Python rather than the signal's default action lets the ``finally`` below run.
     for stop_signal in (signal.SIGTERM, signal.SIGINT):
@@ -276,6 +285,7 @@ def worker_main(
     try:
         uvicorn.Server(config).run(sockets=[sock])
     finally:
+        shadow.close()
         capture.close()  # already done at the lifespan's shutdown, unless uvicorn was forced
         table.stop()
         with contextlib.suppress(OSError):

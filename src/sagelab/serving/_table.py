@@ -33,6 +33,8 @@ from sagelab.serving._multimodel import (
     MultiModelCache,
     MultiModelVariant,
 )
+from sagelab.serving._pipeline import ServedPipeline, load_pipeline
+from sagelab.serving._shadow import SHADOW, ShadowVariant
 
 if TYPE_CHECKING:
     from sagelab.algorithms import Algorithm
@@ -53,6 +55,8 @@ class ServedVariant:
     num_features: int
     #: The feature names JSON rows may be keyed by (None when known by position only).
     feature_names: tuple[str, ...] | None
+    #: An inference pipeline's steps (then ``algorithm`` is its model step's model).
+    pipeline: ServedPipeline | None = None
 
 
 #: What the weighted draw picks: a variant with its model, or one that picks per request.
@@ -69,8 +73,11 @@ class ServedEndpoint:
         variants: list[Variant],
         model_keys: frozenset[Any] = frozenset(),
         capture: CaptureSpec | None = None,
+        shadows: list[ShadowVariant] | None = None,
     ) -> None:
         self.name, self.revision, self.variants = name, revision, variants
+        #: Shadow variants: copies of sampled requests go to them, off the request path.
+        self.shadows = shadows or []
         #: The model cache keys its variants use.
         self.model_keys = model_keys
         #: What of its traffic is captured to the lake (None: nothing).
@@ -212,23 +219,41 @@ class EndpointTable:
             return None
         revision, records = served
         variants: list[Variant] = []
+        shadows: list[ShadowVariant] = []
         try:
             for record in records:
                 if record.get("Mode") == MULTI_MODEL:
                     variants.append(self._multi_model(name, record))
                     continue
-                algorithm = self._model(record)
-                names = getattr(algorithm, "feature_names", None) or []
-                variants.append(
-                    ServedVariant(
+                if record.get("Pipeline"):
+                    pipeline = load_pipeline(
+                        record["Pipeline"], self.service.registry, load_model=self._model
+                    )
+                    one = ServedVariant(
                         name=record["VariantName"],
                         weight=float(record["CurrentWeight"]),
                         instances=int(record["CurrentInstanceCount"]),
-                        algorithm=algorithm,
-                        num_features=len(names),
-                        feature_names=None if _positional(names) else tuple(names),
+                        algorithm=pipeline.algorithm,
+                        num_features=pipeline.num_features,
+                        feature_names=pipeline.feature_names,
+                        pipeline=pipeline,
                     )
+                    variants.append(one)
+                    continue
+                algorithm = self._model(record)
+                names = getattr(algorithm, "feature_names", None) or []
+                one = ServedVariant(
+                    name=record["VariantName"],
+                    weight=float(record["CurrentWeight"]),
+                    instances=int(record["CurrentInstanceCount"]),
+                    algorithm=algorithm,
+                    num_features=len(names),
+                    feature_names=None if _positional(names) else tuple(names),
                 )
+                if record.get("VariantType") == SHADOW:
+                    shadows.append(ShadowVariant(one, float(record["SamplingPercentage"])))
+                else:
+                    variants.append(one)
         except Exception:
             _log.exception(
                 "A model of endpoint %s (revision %d) did not load; it keeps serving what it "
@@ -238,7 +263,9 @@ class EndpointTable:
             )
             return None
         keys = frozenset(_key(r) for r in records if r.get("Mode") != MULTI_MODEL)
-        return ServedEndpoint(name, revision, variants, keys, capture=self._capture(name))
+        return ServedEndpoint(
+            name, revision, variants, keys, capture=self._capture(name), shadows=shadows
+        )
 
     def _capture(self, name: str) -> CaptureSpec | None:
         try:
