@@ -4,7 +4,7 @@ Usage::
 
     python benchmarks/serving.py [--workers 2] [--duration 10] [--concurrency 1 8 64]
                                  [--rounds 3] [--mlflow-python PATH] [--transform-rows N]
-                                 [--capture] [--json OUT]
+                                 [--capture] [--shadow] [--json OUT]
 
 One XGBoost model (100 rounds, depth 6, trained on 20,000 generated rows × 20
 features) is served three ways at the same worker count, all running at once and
@@ -25,6 +25,10 @@ single-row CSV requests:
    the report gives its requests per second against the plain endpoint's, and checks
    after the server's clean stop that every answered request was captured or counted
    as dropped.
+5. **sagelab+shadow** (with ``--shadow``): a third endpoint of the same server whose
+   shadow variant (the same model) gets a copy of every request; the report gives its
+   requests per second and latencies against the plain endpoint's, and how many copies
+   the shadows answered or dropped.
 
 It reports requests per second, p50 and p99 latency (wrk's ``--latency``), the
 ratios against the minimal app, and, when ``benchmarks/transform.py`` is there,
@@ -183,6 +187,21 @@ def capture_counts(metrics_url: str) -> dict[str, Any]:
     }
 
 
+def shadow_counts(metrics_url: str) -> dict[str, float]:
+    """The shadow endpoint's answered invocations, its shadow's answers and dropped copies."""
+    text = httpx.get(metrics_url, timeout=10).text
+
+    def total(metric: str, variant: str) -> float:
+        pattern = rf'^{metric}\{{endpoint="bench-shadow",variant="{variant}"\}} (\S+)$'
+        return sum(float(m.group(1)) for m in re.finditer(pattern, text, re.M))
+
+    return {
+        "invocations": total("sagelab_endpoint_invocations_total", "AllTraffic"),
+        "shadow_answered": total("sagelab_endpoint_invocations_total", "Shadow"),
+        "shadow_dropped": total("sagelab_endpoint_shadow_dropped_requests_total", "Shadow"),
+    }
+
+
 def train_model(folder: Path) -> tuple[Path, np.ndarray]:
     import xgboost
 
@@ -209,6 +228,11 @@ def main() -> int:
     parser.add_argument("--mlflow-python", type=Path, default=None)
     parser.add_argument("--transform-rows", type=int, default=1_000_000)
     parser.add_argument("--json", type=Path, default=None)
+    parser.add_argument(
+        "--shadow",
+        action="store_true",
+        help="also serve the model with a shadow variant copying every request",
+    )
     parser.add_argument(
         "--capture",
         action="store_true",
@@ -259,6 +283,8 @@ def main() -> int:
         deploys = [("bench", [])]
         if args.capture:
             deploys.append(("bench-capture", ["--data-capture", "100"]))
+        if args.shadow:
+            deploys.append(("bench-shadow", ["--shadow", "Shadow=bench-model:100"]))
         deploy = [sys.executable, "-m", "sagelab", "deploy", "bench-model", "--instances"]
         for endpoint, extra in deploys:
             subprocess.run(
@@ -285,14 +311,15 @@ def main() -> int:
             csv_row,
             env,
         )
-        if args.capture:  # no command: an endpoint of the sagelab server above
-            servers["sagelab+capture"] = (
-                [],
-                f"http://127.0.0.1:{port}/endpoints/bench-capture/invocations",
-                f"http://127.0.0.1:{port}/ping",
-                csv_row,
-                env,
-            )
+        for flag, name in ((args.capture, "capture"), (args.shadow, "shadow")):
+            if flag:  # no command: an endpoint of the sagelab server above
+                servers[f"sagelab+{name}"] = (
+                    [],
+                    f"http://127.0.0.1:{port}/endpoints/bench-{name}/invocations",
+                    f"http://127.0.0.1:{port}/ping",
+                    csv_row,
+                    env,
+                )
         (folder / "minimal_app.py").write_text(textwrap.dedent(MINIMAL_APP))
         port = free_port()
         servers["minimal"] = (
@@ -385,9 +412,12 @@ def main() -> int:
                             run_wrk(url, body, "text/csv", c, args.duration, folder)
                         )
                 print(f"  round {r + 1}/{args.rounds} done", flush=True)
-            if args.capture:
+            if args.capture or args.shadow:
                 time.sleep(2)  # the workers publish their counters every half second
+            if args.capture:
                 counted = capture_counts(f"http://127.0.0.1:{sagelab_port}/metrics")
+            if args.shadow:
+                results["shadow"] = shadow_counts(f"http://127.0.0.1:{sagelab_port}/metrics")
         finally:
             for proc in procs:
                 stop(proc)
@@ -449,6 +479,23 @@ def main() -> int:
         print(
             f"  {counts['invocations']:.0f} answered, {counts['captured']} captured, "
             f"{counts['dropped']:.0f} dropped (captured + dropped should equal answered)"
+        )
+    if "shadow" in results:
+        plain, shadowed = results["servers"]["sagelab"], results["servers"]["sagelab+shadow"]
+        ratios = {c: shadowed[str(c)]["rps"] / plain[str(c)]["rps"] for c in args.concurrency}
+        results["shadow"]["rps_ratio"] = ratios
+        print(
+            "a shadow copying every request: "
+            + ", ".join(
+                f"{ratio:.3f}x the plain endpoint's r/s at c={c} (p50 "
+                f"{shadowed[str(c)]['p50_ms']:.2f} vs {plain[str(c)]['p50_ms']:.2f} ms)"
+                for c, ratio in ratios.items()
+            )
+        )
+        counts = results["shadow"]
+        print(
+            f"  {counts['invocations']:.0f} answered, the shadow answered "
+            f"{counts['shadow_answered']:.0f} copies and dropped {counts['shadow_dropped']:.0f}"
         )
     if "transform" in results:
         print("batch transform:", json.dumps(results["transform"]))

@@ -56,7 +56,7 @@ class InvocationApp:
         token: when set, invocations need ``Authorization: Bearer <token>``.
         capture: queues the requests of endpoints with data capture; written out in full
             at the lifespan's shutdown.
-        shadow: answers the copies of requests for shadow variants, off the request path.
+        shadow: sends copies of requests for shadow variants to the worker's shadow process.
     """
 
     def __init__(
@@ -197,7 +197,6 @@ class InvocationApp:
                 media_type(headers.get("content-type")),
                 kind,
                 prediction,
-                endpoint.capture if self.capture is not None else None,
                 headers.get(INFERENCE_ID_HEADER),
             )
 

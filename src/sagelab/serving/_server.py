@@ -265,8 +265,7 @@ def worker_main(
     table.start()
     capture = CaptureWriter(service.registry.lake, on_drop=counters.capture_dropped)
     capture.start()
-    shadow = ShadowRunner(counters, capture)
-    shadow.start()
+    shadow = ShadowRunner(counters, settings, folder)
     app = InvocationApp(table, counters, folder, options.token, capture=capture, shadow=shadow)
     # uvicorn re-raises the signal that stopped it once it has shut down; exiting through
     # Python rather than the signal's default action lets the ``finally`` below run.

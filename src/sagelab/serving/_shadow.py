@@ -2,26 +2,41 @@
 
 As SageMaker's shadow tests do, a shadow variant gets a copy of a share of an
 endpoint's requests (``SamplingPercentage``); its answers are never returned to the
-caller. In a worker, a sampled request costs the caller one append to a bounded
-queue, made after its answer is ready; a thread of the worker runs the shadow's
-model on the queued requests, and counts for the shadow variant what a production
-variant counts (``Invocations``, ``ModelLatency``, errors) plus how far its
-predictions are from the production variant's on the same request
-(``ShadowPredictionDifference``, the mean absolute difference per row). With data
-capture on, its answers are captured under the shadow variant's name. When the
-thread falls behind, copies are dropped and counted (``ShadowDroppedRequests``),
+caller, and the caller never waits for it.
+
+In a worker, a sampled request costs the caller one append to a bounded in-memory
+queue, made once its answer is ready. A thread of the worker sends the queue over a
+Unix socket to the worker's *shadow process*, which the worker starts when its first
+copy comes. That process runs at a lower CPU priority (``nice``) with its own
+interpreter, so the shadow's parsing and prediction never hold the worker's GIL
+and, on a busy machine, get the CPU the production path leaves. It keeps its own
+endpoint table (the shadows' models loaded and checked like any other), and counts
+for the shadow variant what a production variant counts (``Invocations``,
+``ModelLatency``, errors) plus how far its predictions are from the production
+variant's on the same request (``ShadowPredictionDifference``, the mean absolute
+difference per row), in the server's run folder like a worker. With data capture
+on, it captures the shadow's answers under the shadow variant's name. When the
+shadow falls behind, copies are dropped and counted (``ShadowDroppedRequests``),
 never waited for.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import multiprocessing
+import os
+import pickle
 import random
+import signal
+import socket
+import struct
 import threading
 import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -29,15 +44,16 @@ import numpy as np
 from sagelab.serving._codec import BadRequest, decode_rows, encode_prediction
 
 if TYPE_CHECKING:
-    from sagelab.serving._capture import CaptureWriter
-    from sagelab.serving._capture_config import CaptureSpec
     from sagelab.serving._metrics import Counters
     from sagelab.serving._table import ServedVariant
 
-__all__ = ["SHADOW", "ShadowRunner", "ShadowVariant", "prediction_difference"]
+__all__ = ["SHADOW", "ShadowRunner", "ShadowVariant", "prediction_difference", "shadow_main"]
 
 SHADOW = "Shadow"
+#: How much lower the shadow process's CPU priority is than its worker's.
+SHADOW_NICE = 10
 _log = logging.getLogger("sagelab.serving")
+_FRAME = struct.Struct("!I")
 
 
 @dataclass(frozen=True)
@@ -48,9 +64,9 @@ class ShadowVariant:
     percentage: float
 
 
-#: (endpoint, shadow, request body, request type, answer type, production prediction,
-#: capture spec, inference id)
-_Copy = tuple[str, ShadowVariant, bytes, str, str, Any, "CaptureSpec | None", "str | None"]
+#: (endpoint, shadow variant, request body, request type, answer type, production
+#: prediction, inference id)
+_Copy = tuple[str, str, bytes, str, str, Any, "str | None"]
 
 
 def prediction_difference(production: Any, shadow: Any) -> float:
@@ -70,29 +86,35 @@ def prediction_difference(production: Any, shadow: Any) -> float:
 
 
 class ShadowRunner:
-    """One worker's queue of shadow copies and the thread that answers them.
+    """One worker's queue of shadow copies, the thread that sends it, and the shadow
+    process that answers it.
 
     Args:
-        counters: the worker's counters.
-        capture: where the shadows' answers are captured when their endpoint captures.
-        max_queued: the most copies waiting; beyond, new ones are dropped and counted.
+        counters: the worker's counters (dropped copies are counted there).
+        settings: the worker's settings, as a mapping (the shadow process reads the
+            same store and lake).
+        run_dir: the server's folder of metric snapshots.
+        max_queued: the most copies waiting in the worker; beyond, new ones are
+            dropped and counted.
     """
 
     def __init__(
         self,
         counters: Counters,
-        capture: CaptureWriter | None = None,
+        settings: dict[str, Any],
+        run_dir: Path,
         *,
-        max_queued: int = 256,
+        max_queued: int = 1024,
     ) -> None:
-        self.counters, self.capture, self.max_queued = counters, capture, max_queued
+        self.counters, self.settings, self.run_dir = counters, settings, run_dir
+        self.max_queued = max_queued
         # deque.append and popleft are atomic: the request path takes no lock.
         self._queue: deque[_Copy] = deque()
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        #: Copies answered since the runner started.
-        self.answered = 0
+        self._process: Any = None
+        self._sock: socket.socket | None = None
 
     # ------------------------------------------------------------------ request path
     def offer(
@@ -103,7 +125,6 @@ class ShadowRunner:
         request_type: str,
         accept: str,
         production: Any,
-        capture: CaptureSpec | None = None,
         inference_id: str | None = None,
         draw: Callable[[], float] = random.random,
     ) -> None:
@@ -111,25 +132,37 @@ class ShadowRunner:
         for shadow in shadows:
             if shadow.percentage < 100.0 and draw() * 100.0 >= shadow.percentage:
                 continue
+            name = shadow.variant.name
             if len(self._queue) >= self.max_queued or self._stop.is_set():
-                self.counters.shadow_dropped(endpoint, shadow.variant.name)
+                self.counters.shadow_dropped(endpoint, name)
                 continue
             self._queue.append(
-                (endpoint, shadow, body, request_type, accept, production, capture, inference_id)
+                (endpoint, name, body, request_type, accept, production, inference_id)
             )
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="shadow-sender", daemon=True)
+                self._thread.start()
             self._wake.set()
 
-    # ------------------------------------------------------------------ the thread
-    def start(self) -> None:
-        self._thread = threading.Thread(target=self._run, name="shadow-variants", daemon=True)
-        self._thread.start()
-
+    # ------------------------------------------------------------------ the sender
     def close(self, timeout: float = 5.0) -> None:
-        """Answer what is queued (for at most ``timeout`` seconds), then stop."""
+        """Send what is queued and let the shadow process answer it (for at most
+        ``timeout`` seconds in all), then stop it."""
+        deadline = time.monotonic() + timeout
         self._stop.set()
         self._wake.set()
         if self._thread is not None:
             self._thread.join(timeout)
+        if self._sock is not None:
+            with contextlib.suppress(OSError):
+                self._sock.shutdown(socket.SHUT_WR)  # the process answers the rest, then exits
+        if self._process is not None:
+            self._process.join(max(deadline - time.monotonic(), 0.1))
+            if self._process.is_alive():
+                self._process.terminate()
+                self._process.join(2)
+        if self._sock is not None:
+            self._sock.close()
 
     def _run(self) -> None:
         while True:
@@ -138,43 +171,112 @@ class ShadowRunner:
             while self._queue:
                 copy = self._queue.popleft()
                 try:
-                    self._answer(copy)
-                except Exception:  # the thread must outlive any one copy
-                    _log.exception("A shadow copy for %s could not be handled", copy[0])
+                    self._send(copy)
+                except Exception:  # a dead shadow process: count the copy, start another
+                    _log.exception("A shadow copy for %s could not be sent", copy[0])
+                    self.counters.shadow_dropped(copy[0], copy[1])
+                    self._reset()
             if self._stop.is_set():
                 return
 
-    def _answer(self, copy: _Copy) -> None:
-        endpoint, shadow, body, request_type, accept, production, capture, inference_id = copy
-        variant = shadow.variant
-        started = time.perf_counter_ns()
-        try:
-            X = decode_rows(body, request_type, variant.num_features, variant.feature_names)
-            t = time.perf_counter_ns()
-            prediction = variant.algorithm.predict(X)
-            model_ns = time.perf_counter_ns() - t
-            answer = encode_prediction(prediction, accept)
-        except BadRequest as exc:
-            self.counters.failed(endpoint, variant.name, exc.status)
-            return
-        except Exception:
-            _log.exception("Shadow variant %s of %s failed to predict", variant.name, endpoint)
-            self.counters.failed(endpoint, variant.name, 500)
-            return
-        elapsed = time.perf_counter_ns() - started
-        self.counters.served(endpoint, variant.name, model_ns / 1000, (elapsed - model_ns) / 1000)
-        self.counters.shadow_compared(
-            endpoint, variant.name, prediction_difference(production, prediction)
+    def _send(self, copy: _Copy) -> None:
+        sock = self._sock
+        if sock is None or self._process is None or not self._process.is_alive():
+            sock = self._start_process()
+        payload = pickle.dumps(copy, protocol=pickle.HIGHEST_PROTOCOL)
+        sock.sendall(_FRAME.pack(len(payload)) + payload)
+
+    def _start_process(self) -> socket.socket:
+        self._reset()
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        context = multiprocessing.get_context("spawn")
+        process = context.Process(
+            target=shadow_main,
+            args=(self.settings, str(self.run_dir), theirs),
+            name="sagelab-shadow",
+            daemon=True,
         )
-        self.answered += 1
-        if capture is not None and self.capture is not None:
-            self.capture.offer(
-                capture,
-                endpoint,
-                variant.name,
-                request_type,
-                body,
-                accept,
-                answer,
-                inference_id,
-            )
+        process.start()
+        theirs.close()
+        self._sock, self._process = ours, process
+        return ours
+
+    def _reset(self) -> None:
+        if self._sock is not None:
+            with contextlib.suppress(OSError):
+                self._sock.close()
+        if self._process is not None and self._process.is_alive():
+            self._process.terminate()
+        self._sock = self._process = None
+
+
+# ---------------------------------------------------------------------- the shadow process
+def shadow_main(settings: dict[str, Any], run_dir: str, sock: socket.socket) -> None:
+    """The shadow process: answer copies until the worker closes the socket."""
+    from sagelab.config import Settings
+    from sagelab.serving._capture import CaptureWriter
+    from sagelab.serving._endpoints import EndpointService
+    from sagelab.serving._metrics import Counters
+    from sagelab.serving._table import EndpointTable
+
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the worker decides when this ends
+    with contextlib.suppress(OSError):
+        os.nice(SHADOW_NICE)
+    service = EndpointService.from_settings(Settings(**settings))
+    counters = Counters()
+    folder = Path(run_dir)
+    table = EndpointTable(service, on_tick=lambda: counters.write(folder))
+    table.start()
+    capture = CaptureWriter(service.registry.lake, on_drop=counters.capture_dropped)
+    capture.start()
+    stream = sock.makefile("rb")
+    try:
+        while True:
+            header = stream.read(_FRAME.size)
+            if len(header) < _FRAME.size:
+                return  # the worker closed its end
+            payload = stream.read(_FRAME.unpack(header)[0])
+            copy: _Copy = pickle.loads(payload)
+            try:
+                _answer(table, counters, capture, copy)
+            except Exception:
+                _log.exception("A shadow copy for %s could not be answered", copy[0])
+    finally:
+        capture.close()
+        table.stop()
+        with contextlib.suppress(OSError):
+            counters.write(folder)
+
+
+def _answer(table: Any, counters: Counters, capture: Any, copy: _Copy) -> None:
+    endpoint_name, name, body, request_type, accept, production, inference_id = copy
+    endpoint = table.get(endpoint_name)
+    shadow = (
+        next((s for s in endpoint.shadows if s.variant.name == name), None) if endpoint else None
+    )
+    if shadow is None:  # the endpoint changed since the copy was made
+        counters.shadow_dropped(endpoint_name, name)
+        return
+    variant = shadow.variant
+    started = time.perf_counter_ns()
+    try:
+        X = decode_rows(body, request_type, variant.num_features, variant.feature_names)
+        t = time.perf_counter_ns()
+        prediction = variant.algorithm.predict(X)
+        model_ns = time.perf_counter_ns() - t
+        answer = encode_prediction(prediction, accept)
+    except BadRequest as exc:
+        counters.failed(endpoint_name, name, exc.status)
+        return
+    except Exception:
+        _log.exception("Shadow variant %s of %s failed to predict", name, endpoint_name)
+        counters.failed(endpoint_name, name, 500)
+        return
+    elapsed = time.perf_counter_ns() - started
+    counters.served(endpoint_name, name, model_ns / 1000, (elapsed - model_ns) / 1000)
+    counters.shadow_compared(endpoint_name, name, prediction_difference(production, prediction))
+    if endpoint.capture is not None:
+        capture.offer(
+            endpoint.capture, endpoint_name, name, request_type, body, accept, answer, inference_id
+        )
