@@ -131,6 +131,7 @@ def test_rcf_scores_are_the_papers_expected_collusive_displacement() -> None:
         np.mean([_expected_codisp(forest, int(r), q) for r in _roots(forest)]) for q in queries
     ]
     np.testing.assert_allclose(forest.score(queries), expected, rtol=1e-12)
+    np.testing.assert_allclose(forest.score(queries, compiled=False), expected, rtol=1e-12)
 
 
 def test_rcf_trees_hold_the_bounding_boxes_and_counts_of_their_points() -> None:
@@ -245,15 +246,20 @@ def test_rcf_ignores_training_labels() -> None:
     np.testing.assert_array_equal(plain.values, labelled.values)
 
 
-def test_rcf_scores_alike_in_any_chunks_and_threads() -> None:
+@pytest.mark.parametrize("compiled", [False, None], ids=["numpy", "default"])
+def test_rcf_scores_alike_in_any_chunks_and_threads(compiled: bool | None) -> None:
     rng = np.random.default_rng(0)
     samples = rng.normal(size=(5, 32, 3))
     forest = build_forest(samples, np.random.default_rng(0))
     X = np.vstack([rng.normal(size=(300, 3)), samples[0, :4]])
-    whole = forest.score(X)
-    np.testing.assert_array_equal(whole, forest.score(X, threads=3, chunk_rows=37))
+    whole = forest.score(X, compiled=compiled)
+    np.testing.assert_array_equal(
+        whole, forest.score(X, threads=3, chunk_rows=37, compiled=compiled)
+    )
     order = rng.permutation(len(X))
-    np.testing.assert_array_equal(whole[order], forest.score(X[order], chunk_rows=50))
+    np.testing.assert_array_equal(
+        whole[order], forest.score(X[order], chunk_rows=50, compiled=compiled)
+    )
 
 
 def test_rcf_more_samples_and_another_seed_change_the_forest() -> None:

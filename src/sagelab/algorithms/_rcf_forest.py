@@ -27,18 +27,24 @@ same maximum over the leaf and its ancestors. The score is the expectation of Co
 over those choices, computed exactly (no sampling), averaged over the trees. Higher
 is more anomalous.
 
-Both building and scoring run level by level: one set of NumPy operations handles
-every node of a level of every tree (building), or every row of a chunk still
-descending a tree (scoring, tree after tree, so the tree's arrays stay in the CPU's
-caches), so Python loops over depth, never over points.
+Building runs level by level: one set of NumPy operations handles every node of a
+level of every tree, so Python loops over depth, never over points. Scoring is
+compiled when Numba is installed (the ``fast`` extra; :mod:`sagelab.algorithms._rcf_kernel`,
+one loop per row and tree) and otherwise runs level by level in NumPy: every row of a
+chunk still descending a tree moves one level per step (tree after tree, so the tree's
+arrays stay in the CPU's caches). Both give the same scores to float rounding.
 """
 
 from __future__ import annotations
 
+import importlib
+import logging
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cache, cached_property
 from itertools import pairwise
+from types import ModuleType
+from typing import NamedTuple
 
 import numpy as np
 
@@ -51,6 +57,35 @@ _COLUMNS = ("left", "right", "dim", "cut", "mass", "collusive", "tree")
 LEFT, RIGHT, DIM, CUT, MASS, COLLUSIVE, TREE = range(len(_COLUMNS))
 #: Rows scored together, tree by tree: a level's arrays stay in the CPU's caches.
 _SCORE_ROWS = 8192
+#: The same for the compiled kernel: a chunk's rows stay in the CPU's caches too.
+_COMPILED_ROWS = 2048
+_KERNEL = "sagelab.algorithms._rcf_kernel"
+
+_log = logging.getLogger(__name__)
+
+
+@cache
+def _installed_kernel() -> ModuleType | None:
+    """The compiled kernel, or None when Numba is missing or unusable (tried once)."""
+    try:
+        return importlib.import_module(_KERNEL)
+    except ImportError as exc:
+        _log.debug("random-cut-forest scores with NumPy: %s", exc)
+        return None
+
+
+def _kernel(compiled: bool | None) -> ModuleType | None:
+    """The kernel to score with: None for the NumPy path.
+
+    Raises:
+        ImportError: ``compiled`` is True and Numba is not installed (says how to install it).
+    """
+    if compiled is False:
+        return None
+    kernel = _installed_kernel()
+    if kernel is None and compiled:
+        return importlib.import_module(_KERNEL)  # raises the install hint again
+    return kernel
 
 
 class Reservoirs:
@@ -169,29 +204,96 @@ class Forest:
             )
 
     @cached_property
-    def _trees(self) -> list[_Tree]:
-        """The trees laid out for scoring, made once per forest (a request may score one row)."""
-        tree = self.nodes[:, TREE].astype(np.int64)
-        bounds = np.searchsorted(tree, np.arange(self.num_trees + 1))
-        return [_Tree(self, int(a), int(b)) for a, b in pairwise(bounds.tolist())]
+    def _layout(self) -> _Layout:
+        """The nodes laid out for scoring, made once per forest (a request may score one row).
 
-    def score(self, X: np.ndarray, threads: int = 1, chunk_rows: int = _SCORE_ROWS) -> np.ndarray:
+        Native float64 and int64 throughout, whatever the loaded files held: the
+        compiled kernel takes those types only.
+        """
+        nodes = np.asarray(self.nodes, dtype=np.float64)
+        inner = nodes[:, LEFT] >= 0
+        collusive = nodes[:, COLLUSIVE]
+        # CoDisp when the row is separated at the node, and when it joins a leaf's
+        # identical points (0 at inner nodes, where that cannot happen).
+        joined = np.where(inner, 0.0, collusive)
+        lower = np.ascontiguousarray(self.lower, dtype=np.float64)
+        upper = np.ascontiguousarray(self.upper, dtype=np.float64)
+        tree = nodes[:, TREE].astype(np.int64)
+        return _Layout(
+            roots=np.searchsorted(tree, np.arange(self.num_trees + 1)).astype(np.int64),
+            left=np.where(inner, nodes[:, LEFT], -1).astype(np.int64),
+            dim=np.maximum(nodes[:, DIM], 0).astype(np.int64),
+            cut=np.ascontiguousarray(nodes[:, CUT], dtype=np.float64),
+            joined=joined,
+            separated_gain=np.maximum(nodes[:, MASS], collusive) - joined,
+            span=(upper - lower).sum(axis=1),
+            lower=lower,
+            upper=upper,
+        )
+
+    @cached_property
+    def _trees(self) -> list[_Tree]:
+        """The trees laid out for the NumPy path, made once per forest."""
+        layout = self._layout
+        return [_Tree(layout, int(a), int(b)) for a, b in pairwise(layout.roots.tolist())]
+
+    def prepare(self) -> None:
+        """Lay the forest out for scoring and load the compiled kernel (when Numba is
+        installed) now, so that the first rows scored do not wait for either."""
+        _ = self._layout if _kernel(None) is not None else self._trees
+
+    def score(
+        self,
+        X: np.ndarray,
+        threads: int = 1,
+        chunk_rows: int | None = None,
+        *,
+        compiled: bool | None = None,
+    ) -> np.ndarray:
         """The expected collusive displacement of each row, averaged over the trees.
 
         A row's score depends on that row alone: every step is element-wise per row,
         and a row's sum runs over the trees in order. Chunks of ``chunk_rows`` rows are
-        scored on ``threads`` threads (NumPy releases the GIL in its loops).
+        scored on ``threads`` threads (the compiled kernel and NumPy's loops release
+        the GIL).
+
+        Args:
+            X: the rows, ``rows × num_features``.
+            threads: threads to score on (at most one per chunk).
+            chunk_rows: rows per chunk (default: 2,048 compiled, 8,192 in NumPy).
+            compiled: True for the compiled kernel (Numba needed), False for the NumPy
+                path, None (the default) for the kernel when Numba is installed.
+
+        Raises:
+            InvalidInput: ``X`` is not a 2-D array of ``num_features`` columns.
+            ImportError: ``compiled`` is True and Numba is not installed.
         """
-        trees = self._trees
-        starts = range(0, X.shape[0], chunk_rows)
+        if X.ndim != 2 or X.shape[1] != self.num_features:
+            raise InvalidInput(
+                f"A random-cut-forest over {self.num_features} features scores rows of "
+                f"{self.num_features} features; got an array of shape {X.shape}. Give rows "
+                "with the features the model was trained on."
+            )
+        kernel = _kernel(compiled)
+        rows = chunk_rows or (_COMPILED_ROWS if kernel is not None else _SCORE_ROWS)
+        starts = range(0, X.shape[0], rows)
         out = np.empty(X.shape[0])
+        layout = self._layout
+        trees = self._trees if kernel is None else []
+        if kernel is not None:
+            X = np.ascontiguousarray(X, dtype=np.float64)
 
         def run(start: int) -> None:
-            chunk = np.ascontiguousarray(X[start : start + chunk_rows].T)
-            total = np.zeros(chunk.shape[1])
-            for t in trees:
-                t.add_scores(chunk, total)
-            out[start : start + chunk.shape[1]] = total / len(trees)
+            if kernel is not None:
+                chunk = X[start : start + rows]
+                total = np.zeros(chunk.shape[0])
+                kernel.add_scores(chunk, layout.roots[:-1], *layout[1:], total)
+            else:
+                chunk = np.ascontiguousarray(X[start : start + rows].T)
+                total = np.zeros(chunk.shape[1])
+                for t in trees:
+                    t.add_scores(chunk, total)
+            out[start : start + total.size] = total / self.num_trees
 
         if threads <= 1 or len(starts) <= 1:
             for start in starts:
@@ -202,25 +304,47 @@ class Forest:
         return out
 
 
-class _Tree:
-    """One tree's arrays laid out for scoring, with node numbers local to the tree."""
+class _Layout(NamedTuple):
+    """Per-node columns both scoring paths read, over the whole forest (node numbers
+    are the forest's), in the compiled kernel's argument order after the rows.
 
-    def __init__(self, forest: Forest, first: int, stop: int) -> None:
-        nodes = forest.nodes[first:stop]
-        inner = nodes[:, LEFT] >= 0
-        self.left = np.where(inner, nodes[:, LEFT] - first, -1).astype(np.int64)
-        self.dim = np.maximum(nodes[:, DIM], 0).astype(np.int64)
-        self.cut = np.ascontiguousarray(nodes[:, CUT])
-        collusive = nodes[:, COLLUSIVE]
-        # CoDisp when the row is separated at the node, and when it joins a leaf's
-        # identical points (0 at inner nodes, where that cannot happen).
-        self.joined = np.where(inner, 0.0, collusive)
-        self.separated_gain = np.maximum(nodes[:, MASS], collusive) - self.joined
-        lower, upper = forest.lower[first:stop], forest.upper[first:stop]
-        self.span = (upper - lower).sum(axis=1)
+    Attributes:
+        roots: the first node of each tree, and the number of nodes last.
+        left: left child, -1 at leaves (the right child is the next node).
+        dim: cut dimension, 0 at leaves (not read there).
+        cut: cut value.
+        joined: CoDisp of a row that joins a leaf's identical points (0 inside).
+        separated_gain: how much more the CoDisp is when the row is separated there.
+        span: the sum of the ranges of the node's box.
+        lower: the lower corners of the boxes (nodes × features).
+        upper: the upper corners.
+    """
+
+    roots: np.ndarray
+    left: np.ndarray
+    dim: np.ndarray
+    cut: np.ndarray
+    joined: np.ndarray
+    separated_gain: np.ndarray
+    span: np.ndarray
+    lower: np.ndarray
+    upper: np.ndarray
+
+
+class _Tree:
+    """One tree's arrays laid out for the NumPy path, with node numbers local to the tree."""
+
+    def __init__(self, layout: _Layout, first: int, stop: int) -> None:
+        left = layout.left[first:stop]
+        self.left = np.where(left >= 0, left - first, -1)
+        self.dim = layout.dim[first:stop]
+        self.cut = layout.cut[first:stop]
+        self.joined = layout.joined[first:stop]
+        self.separated_gain = layout.separated_gain[first:stop]
+        self.span = layout.span[first:stop]
         # Dimension-major: a level's gathers and sums run over contiguous rows.
-        self.lower = np.ascontiguousarray(lower.T)
-        self.upper = np.ascontiguousarray(upper.T)
+        self.lower = np.ascontiguousarray(layout.lower[first:stop].T)
+        self.upper = np.ascontiguousarray(layout.upper[first:stop].T)
 
     def add_scores(self, XT: np.ndarray, total: np.ndarray) -> None:
         """Add this tree's expected CoDisp of each row (columns of ``XT``) to ``total``.
