@@ -208,7 +208,10 @@ def run(
     from sagelab.session import Session
 
     load_before = os.getloadavg()[0]
-    with tempfile.TemporaryDirectory(prefix="sagelab-bench-transform-") as tmp:
+    # A job's process may still be closing its files when the run ends: clean up quietly.
+    with tempfile.TemporaryDirectory(
+        prefix="sagelab-bench-transform-", ignore_cleanup_errors=True
+    ) as tmp:
         folder = Path(tmp)
         home = folder / "home"
         session = Session(

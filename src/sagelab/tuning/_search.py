@@ -49,8 +49,9 @@ if TYPE_CHECKING:
 __all__ = ["Search"]
 
 #: How often the search looks at its trials: a weak trial's stop waits for this and for the
-#: trial's metric flush (``JobContext``'s 0.25 s), so both are short beside a trial's length.
-_POLL_SECONDS = 0.25
+#: trial's metric flush (``JobContext``'s 0.25 s), and a free slot for a new trial waits for
+#: it too, so it is short beside a trial's length (trials of well under a second are common).
+_POLL_SECONDS = 0.1
 #: How long a stopping tuning job waits for its trials to end (the executor kills it at 10 s).
 _STOP_WAIT_SECONDS = 8.0
 #: The tuning job fails when its first trials all fail (a mistake every trial repeats).
