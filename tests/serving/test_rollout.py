@@ -309,6 +309,13 @@ def test_blue_green_from_the_cli(env: Served, capsys: pytest.CaptureFixture[str]
     assert "Last update: Completed" in capsys.readouterr().out
     assert main(["deploy", env.job_a, "-e", "bg-cli", "--update", "--traffic", "fast"]) == 1
     assert "--traffic takes all, canary:PERCENT" in capsys.readouterr().err
+    bad_config = ["deploy", env.job_a, "-e", "bg-cli", "--update", "--deployment-config", "{x"]
+    assert main(bad_config) == 1
+    assert "--deployment-config takes a JSON file or JSON text" in capsys.readouterr().err
+    assert main(["deploy", "-e", "bg-cli-pipeline", "--pipeline", "[oops"]) == 1
+    assert "--pipeline takes a JSON file or JSON text" in capsys.readouterr().err
+    # Nothing changed: the endpoint serves what the last good update left.
+    assert env.session.endpoints.describe("bg-cli")["ProductionVariants"][0]["Model"] == env.job_b
 
 
 FLAKY = '''

@@ -14,7 +14,7 @@ from sagelab.cli._output import JSON_OPTION, console, print_json
 if TYPE_CHECKING:
     from sagelab.serving import DeploymentConfig, EndpointService
 
-__all__ = ["deployment_config", "follow_update", "wait_command"]
+__all__ = ["deployment_config", "follow_update", "json_option", "wait_command"]
 
 _ALARM = re.compile(r"^\s*([A-Za-z0-9]+)\s*>\s*([0-9.eE+-]+)\s*(%|us|µs|ms)?\s*$")
 
@@ -43,14 +43,7 @@ def deployment_config(
                 "Give --deployment-config or the shortcuts (--traffic, --bake, "
                 "--termination-wait, --alarm, --max-update-seconds), not both."
             )
-        text = Path(config).read_text(encoding="utf-8") if Path(config).is_file() else config
-        try:
-            parsed = json.loads(text)
-        except ValueError as exc:
-            raise InvalidInput(
-                f"--deployment-config takes a JSON file or JSON text in SageMaker's "
-                f"DeploymentConfig shape; {config!r} is neither ({exc})."
-            ) from None
+        parsed = json_option(config, "--deployment-config")
         return dict(parsed) if isinstance(parsed, dict) else parsed
     if all(x is None for x in shortcuts):
         return None
@@ -63,6 +56,24 @@ def deployment_config(
         max_execution_seconds=max_seconds if max_seconds is not None else 3600.0,
         alarms=tuple(_alarm(text, RollbackAlarm) for text in alarms or []),
     )
+
+
+def json_option(text: str, option: str) -> Any:
+    """An option's JSON: the content of the file it names, or the JSON text it is.
+
+    Raises:
+        InvalidInput: neither a file of JSON nor JSON text (the option named).
+    """
+    from sagelab.errors import InvalidInput
+
+    path = Path(text)
+    source = path.read_text(encoding="utf-8") if path.is_file() else text
+    try:
+        return json.loads(source)
+    except ValueError as exc:
+        raise InvalidInput(
+            f"{option} takes a JSON file or JSON text; {text!r} is neither ({exc})."
+        ) from None
 
 
 def _traffic(text: str) -> tuple[str, float]:

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 import typer
 
 from sagelab.cli._output import JSON_OPTION, console, err_console, print_json, print_records
-from sagelab.cli._rollout import wait_command
+from sagelab.cli._rollout import json_option, wait_command
 
 if TYPE_CHECKING:
     from sagelab.serving import DataCaptureConfig, EndpointService, VariantSpec
@@ -157,7 +157,12 @@ def deploy_command(
         )
     if pipeline is not None:
         specs = [
-            VariantSpec("AllTraffic", "", instance_count=instances, pipeline=_json_option(pipeline))
+            VariantSpec(
+                "AllTraffic",
+                "",
+                instance_count=instances,
+                pipeline=json_option(pipeline, "--pipeline"),
+            )
         ]
     elif multi_model is not None:
         specs = [
@@ -463,20 +468,6 @@ def invoke_command(
     err_console.print(f"[dim]variant {result['InvokedProductionVariant']}[/dim]")
     text = result["Body"].decode("utf-8", "replace")
     sys.stdout.write(text if text.endswith("\n") else text + "\n")
-
-
-def _json_option(text: str) -> Any:
-    """A JSON file's content, or JSON text."""
-    import json
-
-    from sagelab.errors import InvalidInput
-
-    path = Path(text)
-    source = path.read_text(encoding="utf-8") if path.is_file() else text
-    try:
-        return json.loads(source)
-    except ValueError as exc:
-        raise InvalidInput(f"{text!r} is neither a JSON file nor JSON text ({exc}).") from None
 
 
 def _pairs(items: list[str] | None, option: str, kind: type) -> dict[str, Any]:

@@ -443,17 +443,17 @@ class RolloutManager:
             state = dict((row.options or {}).get(ROLLOUT_KEY) or {}) if row is not None else {}
         if not state:
             return None
+        config = DeploymentConfig.parse(state["DeploymentConfig"])
         reason = None
         if state["Status"] == "Shifting" and totals is not None:
-            reason = self._alarm(endpoint, state, totals)
+            reason = self._alarm(endpoint, state, config, totals)
         now = utcnow()
         with self.store.session() as s:
             row = s.get(Endpoint, endpoint)
             current = (row.options or {}).get(ROLLOUT_KEY) if row is not None else None
             if row is None or not current or current.get("Id") != state["Id"]:
                 return None  # finished or replaced meanwhile
-            state = dict(current)
-            config = DeploymentConfig.parse(state["DeploymentConfig"])
+            state = dict(current)  # same Id: the same DeploymentConfig
             started = _time(state["StartTime"])
             if state["Status"] == "RollingBack":
                 if (now - _time(state["RollbackTime"])).total_seconds() < self.settle_seconds:
@@ -485,9 +485,9 @@ class RolloutManager:
         self,
         endpoint: str,
         state: Mapping[str, Any],
+        config: DeploymentConfig,
         totals: Mapping[tuple[str, str], Sequence[float]],
     ) -> str | None:
-        config = DeploymentConfig.parse(state["DeploymentConfig"])
         if not config.alarms:
             return None
         names = [(endpoint, v["VariantName"] + GREEN_SUFFIX) for v in state["Green"]]
