@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import io
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -12,7 +15,7 @@ from hypothesis import strategies as st
 from sagelab.errors import InvalidInput
 from sagelab.serving import TransformSpec
 from sagelab.serving._transform_filter import parse_filter
-from sagelab.serving._transform_read import Block, Oversized, file_blocks
+from sagelab.serving._transform_read import Block, Oversized, Span, file_blocks, span_blocks
 from sagelab.serving._transform_records import Plan, csv_layout, parse_csv
 
 FEATURES = tuple(f"f{i}" for i in range(4))
@@ -117,12 +120,17 @@ def test_transform_filters_select_like_sagemaker() -> None:
 
 
 # ------------------------------------------------------------------------------ cutting streams
-@settings(max_examples=150, deadline=None)
-@given(
-    lines=st.lists(st.binary(max_size=40).map(lambda b: b.replace(b"\n", b"")), max_size=40),
-    limit=st.integers(min_value=1, max_value=120),
-    trailing=st.booleans(),
-)
+def _cuts(test: Callable[..., None]) -> Callable[..., None]:
+    """Run ``test`` on files of up to 40 lines of any bytes, with or without a last line
+    end, cut at any limit."""
+    lines = st.lists(st.binary(max_size=40).map(lambda b: b.replace(b"\n", b"")), max_size=40)
+    cases = given(
+        lines=lines, limit=st.integers(min_value=1, max_value=120), trailing=st.booleans()
+    )
+    return settings(max_examples=150, deadline=None)(cases(test))
+
+
+@_cuts
 def test_transform_blocks_are_whole_lines_within_the_payload(
     lines: list[bytes], limit: int, trailing: bool
 ) -> None:
@@ -149,6 +157,42 @@ def test_transform_blocks_are_whole_lines_within_the_payload(
             assert len(text) + 1 > limit or (n == len(expected) and len(text) > limit)
         else:
             assert kept[n] == text
+
+
+@_cuts
+def test_transform_spans_of_a_local_file_are_the_blocks_of_its_stream(
+    lines: list[bytes], limit: int, trailing: bool
+) -> None:
+    data = b"\n".join(lines) + (b"\n" if trailing else b"")
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "input.csv"
+        path.write_bytes(data)
+        streamed = list(file_blocks(io.BytesIO(data), limit, whole=False))
+        spans = list(span_blocks(str(path), limit))
+        assert len(spans) == len(streamed)
+        offset = 0
+        for span, block in zip(spans, streamed, strict=True):
+            assert type(span) is type(block) and span.size == block.size
+            if isinstance(block, Oversized):
+                # The stream's head is what had been read of the record; the span's, its start.
+                assert isinstance(span, Oversized) and span.line == block.line
+                assert span.head == data[offset : offset + block.size][:200].split(b"\n")[0]
+                assert span.head.startswith(block.head)
+            else:
+                assert isinstance(span, Block) and isinstance(span.data, Span)
+                assert span.first == block.first and span.data.offset == offset
+                assert span.data.read() == block.data
+            offset += block.size
+
+
+def test_transform_span_of_a_file_that_shrank_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "input.csv"
+    path.write_bytes(b"1,2\n3,4\n")
+    (block,) = span_blocks(str(path), 100)
+    assert isinstance(block, Block) and isinstance(block.data, Span)
+    path.write_bytes(b"1,2\n")
+    with pytest.raises(InvalidInput, match="changed while it was transformed"):
+        block.data.read()
 
 
 def test_transform_whole_objects_over_the_payload_are_one_failed_record() -> None:

@@ -30,6 +30,8 @@ from multiprocessing import get_context
 from multiprocessing.context import BaseContext
 from typing import TYPE_CHECKING, Any
 
+import pyarrow as pa
+
 from sagelab.errors import AlgorithmError, InvalidInput
 from sagelab.jobs import JobStopped
 from sagelab.lake import Catalog, Lake, ObjectWriter, SqlEngine
@@ -38,10 +40,12 @@ from sagelab.serving._transform_read import (
     Block,
     InputObject,
     Oversized,
+    Span,
     arrow_blocks,
     file_blocks,
     list_inputs,
     open_input,
+    span_blocks,
 )
 from sagelab.serving._transform_records import Layout, Plan, csv_layout, error, rows_layout
 from sagelab.serving._transform_spec import CSV, JSON, JSONLINES, TransformSpec
@@ -291,16 +295,19 @@ class _Pipeline:
         if obj.kind == "rows":
             yield from arrow_blocks(self.engine, obj.uri, self.spec.payload_bytes)
             return
+        whole = self.spec.split_type == "None"
+        if obj.local is not None and not obj.gzip and not whole:
+            yield from span_blocks(obj.local, self.spec.payload_bytes)
+            return
         with open_input(obj, self.lake) as stream:
-            yield from file_blocks(
-                stream, self.spec.payload_bytes, whole=self.spec.split_type == "None"
-            )
+            yield from file_blocks(stream, self.spec.payload_bytes, whole=whole)
 
     def _layout(self, obj: InputObject, block: Block) -> Layout:
-        if not isinstance(block.data, bytes):
+        if isinstance(block.data, pa.RecordBatch):
             return rows_layout(block.data.schema, self.plan)
         if obj.content_type == CSV:
-            return csv_layout(block.data, self.plan)
+            data = block.data.read() if isinstance(block.data, Span) else block.data
+            return csv_layout(data, self.plan)
         return Layout(obj.content_type)
 
     def summary(self) -> dict[str, Any]:

@@ -22,6 +22,7 @@ import pyarrow.csv as pacsv
 
 from sagelab.errors import InvalidInput
 from sagelab.serving._transform_filter import RecordFilter, parse_filter
+from sagelab.serving._transform_read import count_lines
 from sagelab.serving._transform_spec import CSV, JSON
 
 __all__ = ["Layout", "Parsed", "Plan", "csv_layout", "parse_csv", "parse_json", "parse_rows"]
@@ -210,7 +211,7 @@ def parse_csv(data: bytes, first: int, layout: Layout, *, keep_raw: bool) -> Par
 
 def _fast_csv(data: bytes, first: int, layout: Layout, *, keep_raw: bool) -> Parsed | None:
     columns, picks = layout.columns or 0, layout.picks or ()
-    lines = data.count(b"\n") + (0 if data.endswith(b"\n") or not data else 1)
+    lines = count_lines(data) + (0 if data.endswith(b"\n") or not data else 1)
     if lines == 0:
         return Parsed(np.empty((0, len(picks))), np.empty(0, dtype=np.int64))
     names = [f"c{i}" for i in range(columns)]

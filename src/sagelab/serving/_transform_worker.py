@@ -28,6 +28,7 @@ from sagelab.jobs import JobService
 from sagelab.lake import Lake
 from sagelab.registry import ModelRegistry, ResolvedModel
 from sagelab.serving._transform_output import concat, finite_rows, format_block, subset
+from sagelab.serving._transform_read import Span
 from sagelab.serving._transform_records import (
     Layout,
     Parsed,
@@ -51,7 +52,8 @@ class Task:
         index: the block's place in the whole job (outputs are written in this order).
         obj: which input object it belongs to.
         first: its first line (row) number in the object.
-        data: the raw bytes, or an Arrow batch of table rows.
+        data: the raw bytes, where they lie in a local file (read by the worker), or an
+            Arrow batch of table rows.
         size: input bytes it stands for.
         layout: how the object's records are laid out.
         first_block: whether it is the object's first block.
@@ -60,7 +62,7 @@ class Task:
     index: int
     obj: int
     first: int
-    data: bytes | pa.RecordBatch
+    data: bytes | pa.RecordBatch | Span
     size: int
     layout: Layout
     first_block: bool
@@ -96,14 +98,15 @@ class Worker:
     def run(self, task: Task) -> TaskResult:
         """Transform one block."""
         plan, layout = self.plan, task.layout
-        batch = task.data if isinstance(task.data, pa.RecordBatch) else None
+        data = task.data.read() if isinstance(task.data, Span) else task.data
+        batch = data if isinstance(data, pa.RecordBatch) else None
         if batch is not None:
             parsed = parse_rows(batch, task.first, layout)
         elif layout.content_type == CSV:
             keep = plan.join or not plan.output_selector.is_identity
-            parsed = parse_csv(task.data, task.first, layout, keep_raw=keep)
+            parsed = parse_csv(data, task.first, layout, keep_raw=keep)
         else:
-            parsed = parse_json(task.data, task.first, plan, layout.content_type)
+            parsed = parse_json(data, task.first, plan, layout.content_type)
         pred, ok, reasons = self._predict(parsed.X)
         if pred is not None:
             finite = finite_rows(pred)
@@ -114,10 +117,12 @@ class Worker:
                 pred = subset(pred, finite) if finite.any() else None
         errors = list(parsed.errors)
         for i, reason in reasons.items():
-            errors.append(error(int(parsed.lines[i]), self._raw(task, parsed, i), reason))
+            errors.append(
+                error(int(parsed.lines[i]), self._raw(data, task.first, parsed, i), reason)
+            )
         if plan.whole and errors:
             reason = "; ".join(f"line {e['line']}: {e['reason']}" for e in errors[:5])
-            whole = error(1, task.data[:10_000] if isinstance(task.data, bytes) else "", reason)
+            whole = error(1, data[:10_000] if isinstance(data, bytes) else "", reason)
             return TaskResult(task.index, task.obj, b"", [whole], 1, 0, task.size)
         if not ok.all():
             parsed = _keep(parsed, ok)
@@ -174,16 +179,17 @@ class Worker:
 
     # ------------------------------------------------------------------ failed records
     @staticmethod
-    def _raw(task: Task, parsed: Parsed, i: int) -> bytes | str:
+    def _raw(data: bytes | pa.RecordBatch, first: int, parsed: Parsed, i: int) -> bytes | str:
+        """Failed row ``i``'s record as it was given (``data`` is its block, from line ``first``)."""
         if parsed.raw is not None:
             return parsed.raw[i]
         if parsed.records is not None:
             return json.dumps(parsed.records[i], default=str)
-        if isinstance(task.data, pa.RecordBatch):
-            row = task.data.slice(int(parsed.lines[i]) - task.first, 1).to_pylist()[0]
+        if isinstance(data, pa.RecordBatch):
+            row = data.slice(int(parsed.lines[i]) - first, 1).to_pylist()[0]
             return json.dumps(row, default=str)
-        lines = task.data.split(b"\n")
-        return lines[int(parsed.lines[i]) - task.first].rstrip(b"\r")
+        lines = data.split(b"\n")
+        return lines[int(parsed.lines[i]) - first].rstrip(b"\r")
 
 
 def _load(plan: Plan) -> Algorithm:
