@@ -1,5 +1,6 @@
-"""The single-row fast paths of a real-time request: the codec's one-line CSV reader and
-one-value CSV writer, and the XGBoost model's direct call of its C prediction function.
+"""The fast paths of the codec and the model: the codec's one-line CSV reader, its
+one-value CSV writer and its writer of many values (through orjson), and the XGBoost
+model's direct call of its C prediction function.
 
 Each must answer exactly as the general path does, on real data and on bad input: the
 same rows (bit for bit), the same bytes, the same refusals with the same messages. The
@@ -28,6 +29,7 @@ from sagelab.serving._codec import (
     _csv_table,
     _one_csv_row,
     _text,
+    csv_lines,
     decode_rows,
     encode_prediction,
 )
@@ -214,6 +216,71 @@ def test_other_predictions_keep_the_general_path() -> None:
     assert encode_prediction(integers, CSV) == b"3\n"
     json_body = encode_prediction(Prediction(values=np.array([0.5])), "application/json")
     assert json_body == b'{"predictions":[{"score":0.5}]}'
+
+
+def _repr_lines(values: np.ndarray) -> bytes:
+    """The reference: every value through ``repr``, one line per row."""
+    rows = values.tolist() if values.ndim == 2 else [[v] for v in values.tolist()]
+    return "\n".join(",".join(repr(float(v)) for v in row) for row in rows).encode()
+
+
+#: Where repr's notation changes, and the extremes.
+EDGES = np.array(
+    [
+        1e-4,
+        np.nextafter(1e-4, 0),
+        np.nextafter(1e-4, 1),
+        1e16,
+        np.nextafter(1e16, 0),
+        -1e-5,
+        -1e16,
+        5e-324,
+        np.finfo(np.float64).max,
+        np.finfo(np.float64).tiny,
+        0.0,
+        -0.0,
+        1.0,
+        0.1,
+        1 / 3,
+        123456789.0,
+    ]
+)
+
+
+def test_many_values_are_written_as_repr_writes_them() -> None:
+    rng = np.random.default_rng(11)
+    bits = rng.integers(0, 2**64, size=120_000, dtype=np.uint64, endpoint=False)
+    anywhere = bits.view(np.float64)
+    anywhere = anywhere[np.isfinite(anywhere)]  # every exponent, both signs
+    common = rng.random(60_000) * 10.0 ** rng.integers(-7, 18, size=60_000).astype(float)
+    probabilities = rng.random(60_000).astype(np.float32)  # as float32 models give them
+    for values in (anywhere, common, probabilities, EDGES):
+        assert csv_lines(values) == _repr_lines(values)
+        matrix = values[: len(values) // 4 * 4].reshape(-1, 4)
+        assert csv_lines(matrix) == _repr_lines(matrix)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(st.floats(allow_nan=False, allow_infinity=False), min_size=1, max_size=30),
+    st.sampled_from([np.float64, np.float32]),
+)
+def test_any_finite_values_are_written_as_repr_writes_them(
+    values: list[float], dtype: type
+) -> None:
+    with np.errstate(over="ignore"):
+        array = np.asarray(values).astype(dtype)
+    array = array[np.isfinite(array)]
+    if len(array):
+        assert csv_lines(array) == _repr_lines(array)
+        assert encode_prediction(Prediction(values=array), CSV) == _repr_lines(array) + b"\n"
+
+
+def test_real_predictions_are_written_as_repr_writes_them() -> None:
+    for objective, (X, y) in MODELS.items():
+        pred = _fit(X, y, objective).predict(X)
+        array = pred.probabilities if pred.probabilities is not None else pred.values
+        assert encode_prediction(pred, CSV) == _repr_lines(np.asarray(array)) + b"\n"
 
 
 # ---------------------------------------------------------------------- the model's fast path

@@ -22,6 +22,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+import orjson
 
 from sagelab.algorithms import Prediction
 from sagelab.errors import InvalidInput
@@ -30,6 +31,7 @@ __all__ = [
     "ACCEPT_TYPES",
     "CONTENT_TYPES",
     "BadRequest",
+    "csv_lines",
     "decode_rows",
     "encode_prediction",
     "media_type",
@@ -301,6 +303,8 @@ def encode_prediction(prediction: Prediction, accept: str) -> bytes:
         )
         if array.dtype.kind == "f" and not np.isfinite(array).all():
             raise ValueError("the model predicted a value that is not a finite number")
+        if array.dtype.kind == "f" and array.ndim in (1, 2):
+            return csv_lines(array) + b"\n"
         if array.ndim == 2:
             lines = [",".join(_csv_value(v) for v in row) for row in array.tolist()]
         else:
@@ -327,6 +331,41 @@ def _one_csv_value(prediction: Prediction) -> bytes | None:
     if not math.isfinite(value):
         return None  # the general path refuses it
     return (repr(value) + "\n").encode()
+
+
+#: Magnitudes ``repr`` writes in scientific notation: below 1e-4 (zero aside), from 1e16.
+_SCIENTIFIC_BELOW, _SCIENTIFIC_FROM = 1e-4, 1e16
+
+
+def csv_lines(array: np.ndarray) -> bytes:
+    """A finite float array (rows, or rows × fields) as CSV lines without the last line end,
+    every value written as ``repr`` writes it.
+
+    ``repr`` one value at a time costs about 0.5 µs a value, as much as predicting it.
+    orjson writes a whole float64 array in C (Ryu's shortest round-trip digits), about
+    ten times faster, with the same digits as ``repr`` (both give the shortest string
+    that reads back as the same double, the closest one when several are as short). Only
+    its notation differs, for the magnitudes ``repr`` writes in scientific notation, so
+    those few values are written by ``repr``.
+    """
+    values = np.ascontiguousarray(array, dtype=np.float64)
+    text = orjson.dumps(values, option=orjson.OPT_SERIALIZE_NUMPY)
+    matrix = values.ndim == 2
+    body = text[2:-2].replace(b"],[", b"\n") if matrix else text[1:-1].replace(b",", b"\n")
+    magnitude = np.abs(values).ravel()
+    odd = np.flatnonzero(
+        ((magnitude < _SCIENTIFIC_BELOW) & (magnitude > 0)) | (magnitude >= _SCIENTIFIC_FROM)
+    )
+    if len(odd) == 0:
+        return body
+    tokens = body.replace(b"\n", b",").split(b",")
+    flat = values.ravel()
+    for i in odd.tolist():
+        tokens[i] = repr(float(flat[i])).encode()
+    if not matrix:
+        return b"\n".join(tokens)
+    width = values.shape[1]
+    return b"\n".join(b",".join(tokens[i : i + width]) for i in range(0, len(tokens), width))
 
 
 def _csv_value(value: Any) -> str:

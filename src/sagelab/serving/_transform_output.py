@@ -23,7 +23,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 
 from sagelab.algorithms import Prediction
-from sagelab.serving._codec import encode_prediction
+from sagelab.serving._codec import csv_lines, encode_prediction
 from sagelab.serving._transform_records import Layout, Parsed, Plan
 from sagelab.serving._transform_spec import CSV, JSON, JSONLINES
 
@@ -83,6 +83,14 @@ def _text(value: Any) -> str:
 
 def _texts(pred: Prediction) -> list[list[str]]:
     return [[_text(v) for v in row] for row in _fields(pred).tolist()]
+
+
+def _prediction_lines(pred: Prediction) -> list[bytes]:
+    """Each row's prediction fields as one CSV line's text (as the endpoint writes them)."""
+    fields = _fields(pred)
+    if fields.dtype.kind == "f" and len(fields):
+        return csv_lines(fields).split(b"\n")
+    return [",".join(row).encode() for row in _texts(pred)]
 
 
 def _csv_line(values: Any) -> bytes:
@@ -153,15 +161,14 @@ def _csv_records(
     out = []
     if plan.join and first_block and layout.header is not None:
         out.append(_csv_line(selector.apply([*layout.header, *prediction_columns(pred)])))
-    texts = _texts(pred)
     if plan.join and selector.is_identity and parsed.raw is not None:
         # The input line is kept byte for byte; only the prediction is appended.
         out += [
-            raw + b"," + ",".join(fields).encode() + b"\n"
-            for raw, fields in zip(parsed.raw, texts, strict=True)
+            raw + b"," + line + b"\n"
+            for raw, line in zip(parsed.raw, _prediction_lines(pred), strict=True)
         ]
         return b"".join(out)
-    for i, fields in enumerate(texts):
+    for i, fields in enumerate(_texts(pred)):
         if plan.join and parsed.raw is not None:
             fields = [*_split(parsed.raw[i]), *fields]
         out.append(_csv_line(selector.apply(fields)))
