@@ -199,17 +199,25 @@ def csv_layout(block: bytes, plan: Plan) -> Layout:
     return Layout(CSV, columns, picks, tuple(first) if header else None, header)
 
 
-def parse_csv(data: bytes, first: int, layout: Layout, *, keep_raw: bool) -> Parsed:
-    """Parse a block of CSV lines; the fast path when every line is clean, else line by line."""
+def parse_csv(
+    data: bytes, first: int, layout: Layout, *, keep_raw: bool, threads: bool = False
+) -> Parsed:
+    """Parse a block of CSV lines; the fast path when every line is clean, else line by line.
+
+    With ``threads``, Arrow parses the block on every core (a block transformed in the
+    job's own process); a worker process, one of several, parses on one thread.
+    """
     skip = layout.skip_first and first == 1
     if skip:
         cut = data.find(b"\n") + 1 or len(data)
         data, first = data[cut:], 2
-    parsed = _fast_csv(data, first, layout, keep_raw=keep_raw)
+    parsed = _fast_csv(data, first, layout, keep_raw=keep_raw, threads=threads)
     return parsed if parsed is not None else _slow_csv(data, first, layout, keep_raw=keep_raw)
 
 
-def _fast_csv(data: bytes, first: int, layout: Layout, *, keep_raw: bool) -> Parsed | None:
+def _fast_csv(
+    data: bytes, first: int, layout: Layout, *, keep_raw: bool, threads: bool
+) -> Parsed | None:
     columns, picks = layout.columns or 0, layout.picks or ()
     lines = count_lines(data) + (0 if data.endswith(b"\n") or not data else 1)
     if lines == 0:
@@ -225,7 +233,7 @@ def _fast_csv(data: bytes, first: int, layout: Layout, *, keep_raw: bool) -> Par
     try:
         table = pacsv.read_csv(
             pa.py_buffer(data),
-            read_options=pacsv.ReadOptions(column_names=names, use_threads=False),
+            read_options=pacsv.ReadOptions(column_names=names, use_threads=threads),
             parse_options=pacsv.ParseOptions(invalid_row_handler=invalid),
             convert_options=pacsv.ConvertOptions(
                 column_types=dict.fromkeys(wanted, pa.float64()), include_columns=wanted

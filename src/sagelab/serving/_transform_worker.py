@@ -92,6 +92,7 @@ class Worker:
     def __init__(self, plan: Plan, threads: int | None = 1) -> None:
         self.plan = plan
         self.algorithm: Algorithm = _load(plan)
+        self.threads = threads
         if threads is not None:
             self.algorithm.set_prediction_threads(threads)
 
@@ -104,7 +105,8 @@ class Worker:
             parsed = parse_rows(batch, task.first, layout)
         elif layout.content_type == CSV:
             keep = plan.join or not plan.output_selector.is_identity
-            parsed = parse_csv(data, task.first, layout, keep_raw=keep)
+            many = self.threads is None or self.threads > 1
+            parsed = parse_csv(data, task.first, layout, keep_raw=keep, threads=many)
         else:
             parsed = parse_json(data, task.first, plan, layout.content_type)
         pred, ok, reasons = self._predict(parsed.X)
