@@ -193,6 +193,9 @@ def test_transform_span_of_a_file_that_shrank_is_refused(tmp_path: Path) -> None
     path.write_bytes(b"1,2\n")
     with pytest.raises(InvalidInput, match="changed while it was transformed"):
         block.data.read()
+    path.unlink()
+    with pytest.raises(InvalidInput, match="could not be read"):
+        block.data.read()
 
 
 def test_transform_whole_objects_over_the_payload_are_one_failed_record() -> None:

@@ -88,14 +88,17 @@ class Span:
         """The bytes, read with one positioned read.
 
         Raises:
-            InvalidInput: the file is shorter than when it was scanned (it changed while
-                the job read it).
+            InvalidInput: the file is gone, unreadable, or shorter than when it was scanned
+                (it changed while the job read it).
         """
-        fd = os.open(self.path, os.O_RDONLY)
         try:
-            data = os.pread(fd, self.length, self.offset)
-        finally:
-            os.close(fd)
+            fd = os.open(self.path, os.O_RDONLY)
+            try:
+                data = os.pread(fd, self.length, self.offset)
+            finally:
+                os.close(fd)
+        except OSError as exc:
+            raise InvalidInput(f"The input file {self.path} could not be read: {exc}.") from None
         if len(data) != self.length:
             raise InvalidInput(
                 f"The input file {self.path} changed while it was transformed: {self.length} "
