@@ -149,6 +149,8 @@ def test_a_child_killed_alone_leaves_a_clear_reason(jobs: JobService) -> None:
     job = jobs.submit("python", {"entry_point": fn("sleepy")})
     wait_until(lambda: jobs.describe(job.name).secondary_status == "Running")
     assert job.pid is not None
+    # Running is recorded when the job's process is up, just before it forks the worker.
+    wait_until(lambda: psutil.Process(job.pid).children(), what="the job's worker process")
     workers = psutil.Process(job.pid).children()
     assert len(workers) == 1
     os.kill(workers[0].pid, signal.SIGKILL)
