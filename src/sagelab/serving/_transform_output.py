@@ -23,7 +23,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 
 from sagelab.algorithms import Prediction
-from sagelab.serving._codec import csv_lines, encode_prediction
+from sagelab.serving._codec import encode_prediction
 from sagelab.serving._transform_records import Layout, Parsed, Plan
 from sagelab.serving._transform_spec import CSV, JSON, JSONLINES
 
@@ -86,11 +86,8 @@ def _texts(pred: Prediction) -> list[list[str]]:
 
 
 def _prediction_lines(pred: Prediction) -> list[bytes]:
-    """Each row's prediction fields as one CSV line's text (as the endpoint writes them)."""
-    fields = _fields(pred)
-    if fields.dtype.kind == "f" and len(fields):
-        return csv_lines(fields).split(b"\n")
-    return [",".join(row).encode() for row in _texts(pred)]
+    """Each row's prediction fields as one CSV line's text: the endpoint's CSV answer, cut."""
+    return encode_prediction(pred, CSV).split(b"\n")[:-1]
 
 
 def _csv_line(values: Any) -> bytes:

@@ -92,7 +92,8 @@ class Worker:
     def __init__(self, plan: Plan, threads: int | None = 1) -> None:
         self.plan = plan
         self.algorithm: Algorithm = _load(plan)
-        self.threads = threads
+        # Parse on every core when predicting on more than one (the job's own process).
+        self.parse_threads = threads is None or threads > 1
         if threads is not None:
             self.algorithm.set_prediction_threads(threads)
 
@@ -105,8 +106,7 @@ class Worker:
             parsed = parse_rows(batch, task.first, layout)
         elif layout.content_type == CSV:
             keep = plan.join or not plan.output_selector.is_identity
-            many = self.threads is None or self.threads > 1
-            parsed = parse_csv(data, task.first, layout, keep_raw=keep, threads=many)
+            parsed = parse_csv(data, task.first, layout, keep_raw=keep, threads=self.parse_threads)
         else:
             parsed = parse_json(data, task.first, plan, layout.content_type)
         pred, ok, reasons = self._predict(parsed.X)
