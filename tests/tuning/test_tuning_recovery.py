@@ -37,7 +37,9 @@ def test_tuning_crash_stop_and_resume(env: Env) -> None:
         "algorithm": "xgboost",
         "inputs": {"train": str(env.cancer)},
         "target": "diagnosis",
-        "hyperparameters": {"num_round": 400, **XGB_STATIC},
+        # Trials of about a second: the one in progress at the kill outlives the polls that
+        # see the crash (0.2-0.4 s); at 400 rounds (0.5 s) it sometimes ended first.
+        "hyperparameters": {"num_round": 5000, **XGB_STATIC},
         "objective": "validation:auc",
         "ranges": {"eta": "0.05:0.3:log", "max_depth": "2:5"},
         # One at a time, so each moment the test waits for lasts a whole trial.
