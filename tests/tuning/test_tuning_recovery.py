@@ -23,7 +23,9 @@ def _until(
             return d
         assert not d.is_terminal, f"{name} ended ({d.status}) before the moment came"
         assert time.monotonic() < deadline, f"{name} did not get there in time"
-        time.sleep(0.2)
+        # Trials last about half a second: a short poll catches one soon after it starts, so
+        # it is still training when the test acts on it.
+        time.sleep(0.02)
 
 
 def _running_and_done(d: TuningDescription) -> bool:
@@ -37,9 +39,7 @@ def test_tuning_crash_stop_and_resume(env: Env) -> None:
         "algorithm": "xgboost",
         "inputs": {"train": str(env.cancer)},
         "target": "diagnosis",
-        # Trials of about a second: the one in progress at the kill outlives the polls that
-        # see the crash (0.2-0.4 s); at 400 rounds (0.5 s) it sometimes ended first.
-        "hyperparameters": {"num_round": 5000, **XGB_STATIC},
+        "hyperparameters": {"num_round": 400, **XGB_STATIC},
         "objective": "validation:auc",
         "ranges": {"eta": "0.05:0.3:log", "max_depth": "2:5"},
         # One at a time, so each moment the test waits for lasts a whole trial.
